@@ -1,0 +1,169 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import type { Logger } from 'pino'
+import { parseDuration } from '../config/index.ts'
+import type { Config } from '../types.ts'
+import { bearerMatches } from './auth.ts'
+import { adminErrors, type AdminError } from './errors.ts'
+import { contextFingerprint, type Overrides } from './overrides.ts'
+import type { Override } from './store.ts'
+
+export type ReloadOutcome = { ok: true; changed: boolean; hash: string } | { ok: false; errors: string[] }
+
+export interface AdminDeps {
+  config: () => Config
+  loadedAt: () => Date
+  lastReloadError: () => string[] | null
+  ready: () => boolean
+  reload: () => ReloadOutcome
+  overrides: Overrides
+  metrics: () => Promise<{ contentType: string; body: string }>
+  log: Logger
+}
+
+export interface ContextStatus {
+  name: string
+  configuredWeight: number
+  effectiveWeight: number
+  override: Pick<Override, 'weight' | 'reason' | 'by' | 'at' | 'expiresAt'> | null
+}
+
+export function contextStatus (config: Config, overrides: Overrides): ContextStatus[] {
+  return config.contexts.map(c => {
+    const o = overrides.get(c.name)
+    return {
+      name: c.name,
+      configuredWeight: c.weight,
+      effectiveWeight: o === null ? c.weight : o.weight,
+      override: o === null ? null : { weight: o.weight, reason: o.reason, by: o.by, at: o.at, expiresAt: o.expiresAt }
+    }
+  })
+}
+
+function fail (reply: FastifyReply, e: AdminError): FastifyReply {
+  return reply.code(e.status).send(e)
+}
+
+interface MutationBody { weight?: unknown; reason?: unknown; ttl?: unknown }
+
+/** Validates a mutation body; returns an error message or the parsed fields. */
+function parseBody (body: unknown, fields: ReadonlyArray<'weight' | 'reason' | 'ttl'>): string | { weight?: number; reason?: string; ttlMs?: number } {
+  if (body === undefined || body === null) return {}
+  if (typeof body !== 'object' || Array.isArray(body)) return 'the body must be a JSON object'
+  const unknown = Object.keys(body).filter(k => !(fields as string[]).includes(k))
+  if (unknown.length > 0) return `unknown field ${unknown.map(k => `"${k}"`).join(', ')}; allowed: ${fields.join(', ')}`
+  const b = body as MutationBody
+  const out: { weight?: number; reason?: string; ttlMs?: number } = {}
+  if (b.reason !== undefined) {
+    if (typeof b.reason !== 'string' || b.reason.length > 500) return '"reason" must be a string of at most 500 characters'
+    out.reason = b.reason
+  }
+  if (b.ttl !== undefined) {
+    const ms = typeof b.ttl === 'string' ? parseDuration(b.ttl) : null
+    if (ms === null) return '"ttl" must be a duration such as "30m" or "2h"'
+    out.ttlMs = ms
+  }
+  if (b.weight !== undefined) out.weight = b.weight as number
+  return out
+}
+
+function weightError (w: unknown): string | null {
+  if (typeof w !== 'number' || !Number.isFinite(w)) return '"weight" must be a number from 0 to 100'
+  if (w < 0 || w > 100) return `"weight" must be from 0 to 100, got ${w}`
+  if (!/^\d+(\.\d{1,2})?$/.test(String(w))) return `"weight" has at most two decimals, got ${w}`
+  return null
+}
+
+/**
+ * The admin listener: health, metrics, status and the runtime controls. Never on
+ * the proxy port. Mutations are POST/PUT/DELETE behind the bearer token.
+ */
+export function createAdminServer (deps: AdminDeps): FastifyInstance {
+  // Fastify logs every request at info: the admin child logs warnings and errors only.
+  const app = Fastify({ loggerInstance: deps.log.child({ component: 'admin' }, { level: 'warn' }) as FastifyBaseLogger, bodyLimit: 16 * 1024 })
+  const { overrides } = deps
+
+  app.setNotFoundHandler((req, reply) => fail(reply, adminErrors.notFound(req.method, req.url)))
+  app.setErrorHandler((err: { statusCode?: number; message: string }, _req, reply) => {
+    const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500
+    return reply.code(status).send({ status, code: status === 500 ? 'STRANGLER_INTERNAL' : 'STRANGLER_BAD_REQUEST', message: status === 500 ? 'Internal error; see the proxy log.' : err.message })
+  })
+
+  async function authorize (req: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const token = deps.config().server.adminToken
+    if (token === null) return void fail(reply, adminErrors.disabled())
+    if (!bearerMatches(req.headers.authorization, token)) return void fail(reply, adminErrors.unauthorized())
+  }
+
+  function contextOr404 (name: string, reply: FastifyReply): Config['contexts'][number] | null {
+    const config = deps.config()
+    const ctx = config.contexts.find(c => c.name === name)
+    if (ctx === undefined) fail(reply, adminErrors.unknownContext(name, config.contexts.map(c => c.name)))
+    return ctx ?? null
+  }
+
+  async function applyOverride (name: string, weight: number, reason: string, ttlMs: number | undefined, action: string, reply: FastifyReply): Promise<FastifyReply> {
+    const config = deps.config()
+    const ctx = config.contexts.find(c => c.name === name)
+    if (ctx === undefined) return fail(reply, adminErrors.unknownContext(name, config.contexts.map(c => c.name)))
+    const before = overrides.get(name)?.weight ?? ctx.weight
+    const now = new Date()
+    await overrides.set(name, {
+      weight,
+      reason,
+      by: 'admin',
+      at: now.toISOString(),
+      expiresAt: ttlMs === undefined ? null : new Date(now.getTime() + ttlMs).toISOString(),
+      configHash: config.hash,
+      contextHash: contextFingerprint(ctx)
+    })
+    deps.log.info({ audit: true, action, context: name, by: 'admin', weight: { from: before, to: weight }, reason, ttlMs: ttlMs ?? null }, `${action} ${name}: weight ${before} → ${weight}`)
+    const status = contextStatus(config, overrides).find(c => c.name === name)
+    return reply.send({ ...status, persisted: overrides.persistError === null, ...(overrides.persistError === null ? {} : { warning: `The override applies now but could not be saved (${overrides.persistError}); it will not survive a restart.` }) })
+  }
+
+  app.get('/healthz', async () => ({ status: 'ok' }))
+  app.get('/readyz', async (_req, reply) => deps.ready() ? { status: 'ready' } : reply.code(503).send({ status: 'draining' }))
+  app.get('/metrics', async (_req, reply) => {
+    const m = await deps.metrics()
+    return reply.type(m.contentType).send(m.body)
+  })
+  app.get('/status', async () => {
+    const config = deps.config()
+    return {
+      config: { hash: config.hash, loadedAt: deps.loadedAt().toISOString(), lastError: deps.lastReloadError(), file: config.file },
+      state: { store: overrides.store.location, lastError: overrides.persistError },
+      contexts: contextStatus(config, overrides)
+    }
+  })
+
+  app.post<{ Params: { name: string } }>('/contexts/:name/rollback', { preHandler: authorize }, async (req, reply) => {
+    const body = parseBody(req.body, ['reason', 'ttl'])
+    if (typeof body === 'string') return fail(reply, adminErrors.badRequest(body))
+    return await applyOverride(req.params.name, 0, body.reason ?? 'rollback', body.ttlMs, 'rollback', reply)
+  })
+
+  app.put<{ Params: { name: string } }>('/contexts/:name/weight', { preHandler: authorize }, async (req, reply) => {
+    const body = parseBody(req.body, ['weight', 'reason', 'ttl'])
+    if (typeof body === 'string') return fail(reply, adminErrors.badRequest(body))
+    const problem = weightError(body.weight)
+    if (problem !== null) return fail(reply, adminErrors.badWeight(problem))
+    return await applyOverride(req.params.name, body.weight as number, body.reason ?? 'weight set through the admin API', body.ttlMs, 'weight', reply)
+  })
+
+  app.delete<{ Params: { name: string } }>('/contexts/:name/override', { preHandler: authorize }, async (req, reply) => {
+    const ctx = contextOr404(req.params.name, reply)
+    if (ctx === null) return reply
+    const before = overrides.get(ctx.name)
+    if (before === null) return fail(reply, adminErrors.noOverride(ctx.name))
+    await overrides.clear(ctx.name, 'cleared through the admin API')
+    deps.log.info({ audit: true, action: 'clear-override', context: ctx.name, by: 'admin', weight: { from: before.weight, to: ctx.weight } }, `override of ${ctx.name} cleared: weight ${before.weight} → ${ctx.weight}`)
+    return reply.send(contextStatus(deps.config(), overrides).find(c => c.name === ctx.name))
+  })
+
+  app.post('/reload', { preHandler: authorize }, async (_req, reply) => {
+    const result = deps.reload()
+    return result.ok ? reply.send(result) : fail(reply, adminErrors.configInvalid(result.errors))
+  })
+
+  return app
+}

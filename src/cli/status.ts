@@ -1,0 +1,40 @@
+import { adminOptions, adminOptionsHelp, callAdmin, parse, reportFailure } from './admin-client.ts'
+
+export const statusHelp = `Usage: strangler status
+
+What is live: the config version, and per context the configured and the
+effective weight and any runtime override.
+
+${adminOptionsHelp}`
+
+interface Status {
+  config: { hash: string; loadedAt: string; lastError: string[] | null }
+  state: { store: string; lastError: string | null }
+  contexts: Array<{ name: string; configuredWeight: number; effectiveWeight: number; override: { reason: string; by: string; at: string; expiresAt: string | null } | null }>
+}
+
+export function table (rows: string[][]): string {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map(r => r[i].length)))
+  return rows.map(r => r.map((cell, i) => i === r.length - 1 ? cell : cell.padEnd(widths[i])).join('  ')).join('\n')
+}
+
+export async function status (argv: string[]): Promise<number> {
+  const { values } = parse(argv, adminOptions, [])
+  const answer = await callAdmin(values, 'GET', '/status')
+  if (answer.status !== 200) return reportFailure('status', answer)
+  const s = answer.body as Status
+  if (values.json === true) {
+    process.stdout.write(`${JSON.stringify(s, null, 2)}\n`)
+    return 0
+  }
+  let out = `config ${s.config.hash}, loaded ${s.config.loadedAt}\n`
+  if (s.config.lastError !== null) out += `last reload FAILED (the config above keeps serving):\n${s.config.lastError.map(e => `  ${e}\n`).join('')}`
+  if (s.state.lastError !== null) out += `overrides NOT SAVED: ${s.state.lastError}\n`
+  const rows = [['CONTEXT', 'CONFIGURED', 'EFFECTIVE', 'OVERRIDE']]
+  for (const c of s.contexts) {
+    const o = c.override
+    rows.push([c.name, `${c.configuredWeight}%`, `${c.effectiveWeight}%`, o === null ? '-' : `${o.reason} (by ${o.by} at ${o.at}${o.expiresAt === null ? '' : `, expires ${o.expiresAt}`})`])
+  }
+  process.stdout.write(`${out}\n${table(rows)}\n`)
+  return 0
+}

@@ -1,0 +1,75 @@
+import { isDeepStrictEqual } from 'node:util'
+import type { Config, Context } from '../types.ts'
+
+export interface ContextChange {
+  context: string
+  kind: 'added' | 'removed' | 'changed'
+  weight?: { from: number; to: number }
+  /** Fields other than the weight whose value changed (match, legacy, new, sticky, rewrite). */
+  fields: string[]
+  /** Percent of this context's users that change side, when it is sticky before and after. */
+  stickyMoved?: number
+}
+
+export interface ConfigDiff {
+  contexts: ContextChange[]
+  upstreams: { added: string[]; removed: string[]; changed: string[] }
+  default?: { from: string; to: string }
+}
+
+const FIELDS = ['match', 'legacy', 'new', 'sticky', 'rewrite'] as const
+
+function matchOf (c: Context): unknown {
+  return { paths: c.paths, hosts: c.hosts, methods: c.methods }
+}
+
+function valueOf (c: Context, field: typeof FIELDS[number]): unknown {
+  return field === 'match' ? matchOf(c) : c[field]
+}
+
+/**
+ * Share of users that change side when a sticky context goes from weight `a` to
+ * `b`: with the same key, buckets are fixed, so exactly |b − a| move; with a new
+ * key, sides are re-drawn independently.
+ */
+function moved (before: Context, after: Context): number | undefined {
+  if (before.sticky === null || after.sticky === null) return undefined
+  const p = before.weight / 100
+  const q = after.weight / 100
+  const share = isDeepStrictEqual(before.sticky, after.sticky) ? Math.abs(q - p) : p * (1 - q) + q * (1 - p)
+  return Math.round(share * 10000) / 100
+}
+
+export function diffConfigs (before: Config, after: Config): ConfigDiff {
+  const contexts: ContextChange[] = []
+  const old = new Map(before.contexts.map(c => [c.name, c]))
+  for (const c of after.contexts) {
+    const prev = old.get(c.name)
+    old.delete(c.name)
+    if (prev === undefined) {
+      contexts.push({ context: c.name, kind: 'added', weight: { from: 0, to: c.weight }, fields: [] })
+      continue
+    }
+    const fields = FIELDS.filter(f => !isDeepStrictEqual(valueOf(prev, f), valueOf(c, f)))
+    if (fields.length === 0 && prev.weight === c.weight) continue
+    const change: ContextChange = { context: c.name, kind: 'changed', fields }
+    if (prev.weight !== c.weight) change.weight = { from: prev.weight, to: c.weight }
+    const share = moved(prev, c)
+    if (share !== undefined && share > 0) change.stickyMoved = share
+    contexts.push(change)
+  }
+  for (const c of old.values()) contexts.push({ context: c.name, kind: 'removed', weight: { from: c.weight, to: 0 }, fields: [] })
+
+  const names = new Set([...Object.keys(before.upstreams), ...Object.keys(after.upstreams)])
+  const upstreams: ConfigDiff['upstreams'] = { added: [], removed: [], changed: [] }
+  for (const name of names) {
+    const a = before.upstreams[name]
+    const b = after.upstreams[name]
+    if (a === undefined) upstreams.added.push(name)
+    else if (b === undefined) upstreams.removed.push(name)
+    else if (!isDeepStrictEqual(a, b)) upstreams.changed.push(name)
+  }
+  const diff: ConfigDiff = { contexts, upstreams }
+  if (before.default !== after.default) diff.default = { from: before.default, to: after.default }
+  return diff
+}

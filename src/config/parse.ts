@@ -1,0 +1,120 @@
+import { isMap, isSeq, visit, type Document, type Node } from 'yaml'
+import type { Config, ConfigIssue } from '../types.ts'
+import { checkYaml } from './check-yaml.ts'
+import { configHash } from './hash.ts'
+import { interpolate, type Env } from './interpolate.ts'
+import { byPosition } from './issues.ts'
+import { Locator } from './locate.ts'
+import type { Problems } from './problems.ts'
+import { readYaml } from './read-yaml.ts'
+import { Report } from './report.ts'
+import { schemaIssues } from './schema-errors.ts'
+import { buildConfig } from './validate.ts'
+
+export const MAX_ALIAS_COUNT = 100
+/** Past this, more errors help nobody (a garbage file can have hundreds of thousands). */
+const MAX_ERRORS = 1000
+
+export interface ParseOptions {
+  env: Env
+  /** 'error' for serve; 'warn' for check, where config-PR pipelines hold no secrets. */
+  unsetVars: 'error' | 'warn'
+}
+
+export interface ParseResult {
+  /** null whenever there are errors. */
+  config: Config | null
+  errors: ConfigIssue[]
+  warnings: ConfigIssue[]
+}
+
+/** Parses and validates config text. Pure: `file` only names the source in issues and anchors a relative stateFile. */
+export function parseConfig (text: string, file: string, opts: ParseOptions): ParseResult {
+  // A byte-order mark would shift every column of line 1; the hash still covers it.
+  const source = text.startsWith('\uFEFF') ? text.slice(1) : text
+  const report = new Report(file, source)
+  let config: Config | null = null
+  try {
+    config = parseInto(source, file, opts, report, configHash(text))
+  } catch (err) {
+    report.error(0, `the config could not be read: ${(err as Error).message}`)
+  }
+  const errors = capped(sorted(report.errors))
+  return { config: errors.length === 0 ? config : null, errors, warnings: capped(sorted(report.warnings)) }
+}
+
+function parseInto (text: string, file: string, opts: ParseOptions, report: Report, hash: string): Config | null {
+  // Values whose own errors are left unsaid: a refused tag or an unset variable already explains them.
+  const explained = new Set<Node>()
+  const doc = readYaml(text, report)
+  if (!doc || !checkYaml(doc, text, report, explained)) return null
+  const root = doc.contents as Node | null
+  if (root === null) {
+    report.error(0, 'the file is empty; it needs at least "upstreams" and "default"')
+    return null
+  }
+  if (!isMap(root)) {
+    const found = isSeq(root) ? 'a list' : 'a single value'
+    report.error(root.range?.[0] ?? 0, `the file must be a mapping with keys such as "upstreams" and "default", not ${found}`)
+    return null
+  }
+
+  for (const issue of interpolate(doc, opts.env)) {
+    explained.add(issue.node)
+    const offset = issue.node.range?.[0] ?? 0
+    if (issue.unset && opts.unsetVars === 'warn') report.warning(offset, issue.message)
+    else report.error(offset, issue.message)
+  }
+
+  let data: unknown
+  try {
+    data = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT })
+  } catch {
+    report.error(firstAlias(doc), `aliases expand too much (more than ${MAX_ALIAS_COUNT} expansions); is this an alias bomb?`)
+    return null
+  }
+
+  const locator = new Locator(doc)
+  const problems: Problems = {
+    error (path, message, at = 'value') {
+      if (at === 'value') {
+        const node = locator.node(path)
+        if (node && explained.has(node)) return
+      }
+      report.error(locator.offset(path, at), message)
+    },
+    keys: (path, obj) => locator.keys(path, obj)
+  }
+  for (const issue of schemaIssues(data)) problems.error(issue.path, issue.message, issue.at)
+  return buildConfig(data, file, hash, problems)
+}
+
+function firstAlias (doc: Document.Parsed): number {
+  let offset = 0
+  visit(doc, {
+    Alias (_, node) {
+      offset = node.range?.[0] ?? 0
+      return visit.BREAK
+    }
+  })
+  return offset
+}
+
+function capped (issues: ConfigIssue[]): ConfigIssue[] {
+  if (issues.length <= MAX_ERRORS) return issues
+  const rest = issues.length - MAX_ERRORS
+  return [...issues.slice(0, MAX_ERRORS), { ...issues[MAX_ERRORS], message: `${rest} more not shown` }]
+}
+
+/** File order, each issue once (an aliased node can be reached by several paths). */
+function sorted (issues: ConfigIssue[]): ConfigIssue[] {
+  const seen = new Set<string>()
+  return issues
+    .filter(i => {
+      const key = `${i.line}:${i.col}:${i.message}`
+      if (seen.has(key)) return false
+      seen.add(key)
+      return true
+    })
+    .sort(byPosition)
+}

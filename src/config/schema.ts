@@ -1,0 +1,116 @@
+/**
+ * The structure of the config file as JSON Schema (draft-07), for the
+ * validator and for editors. What JSON Schema cannot say (addresses, URLs,
+ * paths, references between entries, overlaps) is checked in validate.ts.
+ */
+
+export const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$'
+/** Same grammar as parseDuration: a positive number with a unit. */
+export const DURATION_PATTERN = '^(?=.*[1-9])\\d+(\\.\\d+)?(ms|s|m|h)$'
+
+const stringList = (description: string) => ({
+  type: 'array',
+  minItems: 1,
+  items: { type: 'string' },
+  description
+})
+
+export const configSchema = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  title: 'strangler-proxy routes',
+  type: 'object',
+  additionalProperties: false,
+  required: ['upstreams', 'default'],
+  properties: {
+    server: {
+      type: ['object', 'null'],
+      additionalProperties: false,
+      properties: {
+        listen: { $ref: '#/definitions/hostPort', description: 'Address of the proxy. Default 0.0.0.0:8080.' },
+        admin: { $ref: '#/definitions/hostPort', description: 'Address of the admin API, health and metrics. Default 127.0.0.1:9090.' },
+        adminToken: { type: 'string', description: 'Bearer token for admin mutations; empty or absent refuses them.' },
+        trustProxy: {
+          type: 'array',
+          items: { type: 'string' },
+          description: 'Addresses or CIDRs of peers whose X-Forwarded-* headers are believed.'
+        },
+        stateFile: { type: 'string', minLength: 1, description: 'Runtime overrides; default strangler-state.json beside the config.' },
+        accessLog: { type: 'boolean', description: 'One log line per proxied request. Default false.' },
+        drainTimeout: { $ref: '#/definitions/duration', description: 'Time in-flight requests get after SIGTERM. Default 30s.' }
+      }
+    },
+    upstreams: {
+      type: 'object',
+      minProperties: 1,
+      propertyNames: { $ref: '#/definitions/upstreamName' },
+      additionalProperties: { $ref: '#/definitions/upstream' }
+    },
+    default: { type: 'string', description: 'The upstream for traffic that matches no context.' },
+    contexts: {
+      type: ['object', 'null'],
+      propertyNames: { $ref: '#/definitions/contextName' },
+      additionalProperties: { $ref: '#/definitions/context' }
+    }
+  },
+  definitions: {
+    hostPort: { type: 'string', description: 'host:port; IPv6 as [::]:8080.' },
+    duration: { type: 'string', pattern: DURATION_PATTERN, description: 'A number with a unit: 250ms, 10s, 5m, 1h.' },
+    upstreamName: { type: 'string', pattern: NAME_PATTERN },
+    contextName: { type: 'string', pattern: NAME_PATTERN, not: { const: 'default' } },
+    upstream: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['url'],
+      properties: {
+        url: { type: 'string', description: 'http(s)://host[:port][/base-path], no credentials, query or fragment.' },
+        timeout: { $ref: '#/definitions/duration', description: 'Time allowed until response headers. Default 30s.' },
+        bodyTimeout: { $ref: '#/definitions/duration', description: 'Time allowed between two chunks of the body. Default 5m.' },
+        preserveHost: { type: 'boolean', description: "Send the client's Host instead of the upstream's. Default false." }
+      }
+    },
+    context: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['match', 'legacy', 'new', 'weight'],
+      properties: {
+        match: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['paths'],
+          properties: {
+            paths: stringList('Path prefixes, matched on segment boundaries.'),
+            hosts: stringList('Host names or *.wildcards; absent: any host.'),
+            methods: stringList('HTTP methods; absent: any method.')
+          }
+        },
+        legacy: { type: 'string', description: 'The upstream this context is moving away from.' },
+        new: { type: 'string', description: 'The upstream that replaces it.' },
+        weight: { type: 'number', minimum: 0, maximum: 100, description: 'Percent of traffic sent to new, at most two decimals.' },
+        sticky: { $ref: '#/definitions/sticky' },
+        rewrite: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { legacy: { $ref: '#/definitions/rewrite' }, new: { $ref: '#/definitions/rewrite' } }
+        }
+      }
+    },
+    sticky: {
+      type: 'object',
+      additionalProperties: false,
+      minProperties: 1,
+      maxProperties: 1,
+      properties: {
+        header: { type: 'string', minLength: 1, description: 'Request header whose value keeps a user on one side.' },
+        cookie: { type: 'string', minLength: 1, description: 'Cookie whose value keeps a user on one side.' }
+      }
+    },
+    rewrite: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        stripPrefix: { type: 'string', description: 'Removed from the front of the path on a segment boundary.' },
+        addPrefix: { type: 'string', description: 'Added to the front of the path after stripPrefix.' }
+      }
+    }
+  }
+} as const

@@ -1,0 +1,71 @@
+import client, { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { UpstreamErrorReason } from './proxy/forward.ts'
+import type { ProxyObserver } from './proxy/server.ts'
+import type { Side } from './types.ts'
+
+/** Every metric strangler-proxy exports, on one registry per process (DESIGN.md names). */
+export class Metrics implements ProxyObserver {
+  readonly registry = new Registry()
+  readonly requests = new Counter({ name: 'strangler_requests_total', help: 'Proxied requests, by context, the side that served them and status class.', labelNames: ['context', 'side', 'code'] as const, registers: [this.registry] })
+  readonly duration = new Histogram({ name: 'strangler_request_duration_seconds', help: 'Time from request arrival to the end of the response, by context and side.', labelNames: ['context', 'side'] as const, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [this.registry] })
+  readonly upstreamErrors = new Counter({ name: 'strangler_upstream_errors_total', help: 'Failed upstream exchanges, by context, side and reason.', labelNames: ['context', 'side', 'reason'] as const, registers: [this.registry] })
+  readonly weight = new Gauge({ name: 'strangler_context_weight_percent', help: 'Percent of a context\'s traffic sent to new: as configured, and in effect after runtime overrides.', labelNames: ['context', 'source'] as const, registers: [this.registry] })
+  readonly reloads = new Counter({ name: 'strangler_config_reloads_total', help: 'Config reloads, by result.', labelNames: ['result'] as const, registers: [this.registry] })
+  readonly configInfo = new Gauge({ name: 'strangler_config_info', help: 'The config in force (value 1), by hash.', labelNames: ['hash'] as const, registers: [this.registry] })
+  readonly rejected = new Counter({ name: 'strangler_rejected_requests_total', help: 'Requests refused before routing, by reason.', labelNames: ['reason'] as const, registers: [this.registry] })
+
+  /** Label children resolved once per (context, side): label hashing stays off the hot path. */
+  readonly #series = new Map<string, Series>()
+
+  constructor ({ defaults = true }: { defaults?: boolean } = {}) {
+    if (defaults) client.collectDefaultMetrics({ register: this.registry })
+    for (const result of ['success', 'failure']) this.reloads.labels(result).inc(0)
+  }
+
+  #of (context: string, side: Side): Series {
+    const key = side === 'new' ? `${context}\0n` : `${context}\0l`
+    let s = this.#series.get(key)
+    if (s === undefined) {
+      s = {
+        codes: ['1xx', '2xx', '3xx', '4xx', '5xx'].map(code => this.requests.labels(context, side, code)),
+        duration: this.duration.labels(context, side)
+      }
+      this.#series.set(key, s)
+    }
+    return s
+  }
+
+  response (context: string, side: Side, status: number, seconds: number): void {
+    if (status < 100) return
+    const s = this.#of(context, side)
+    s.codes[Math.min(Math.floor(status / 100), 5) - 1].inc()
+    s.duration.observe(seconds)
+  }
+
+  upstreamError (context: string, side: Side, reason: UpstreamErrorReason): void {
+    this.upstreamErrors.labels(context, side, reason).inc()
+  }
+
+  rejectedRequest (reason: string): void {
+    this.rejected.labels(reason).inc()
+  }
+
+  setConfig (hash: string): void {
+    this.configInfo.reset()
+    this.configInfo.labels(hash).set(1)
+  }
+
+  /** Replaces the weight series: contexts removed from the config stop being exported. */
+  setWeights (weights: Array<{ context: string; configured: number; effective: number }>): void {
+    this.weight.reset()
+    for (const w of weights) {
+      this.weight.labels(w.context, 'config').set(w.configured)
+      this.weight.labels(w.context, 'effective').set(w.effective)
+    }
+  }
+}
+
+interface Series {
+  codes: Counter.Internal[]
+  duration: Histogram.Internal<'context' | 'side'>
+}

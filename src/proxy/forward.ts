@@ -1,0 +1,133 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { PassThrough } from 'node:stream'
+import type { Dispatcher } from 'undici'
+import { errorBody, errors, type ErrorDef } from '../errors.ts'
+import type { Side } from '../types.ts'
+import { clientResponseHeaders } from './headers.ts'
+
+/** Why an upstream exchange failed: the `reason` label of strangler_upstream_errors_total. */
+export type UpstreamErrorReason = 'refused' | 'reset' | 'timeout' | 'dns' | 'protocol' | 'tls' | 'other'
+
+/** Observes every proxied exchange; the defaults do nothing. */
+export interface ForwardObserver {
+  /** The response to the client is complete (or failed after its headers), `status` as sent. */
+  response (context: string, side: Side, status: number, seconds: number): void
+  upstreamError (context: string, side: Side, reason: UpstreamErrorReason): void
+}
+
+export interface Target {
+  dispatcher: Dispatcher
+  origin: string
+  path: string
+  headers: string[]
+  headersTimeout: number
+  bodyTimeout: number
+  context: string
+  side: Side
+}
+
+export function classify (err: NodeJS.ErrnoException): { reason: UpstreamErrorReason; error: ErrorDef } {
+  switch (err.code) {
+    case 'ECONNREFUSED': return { reason: 'refused', error: errors.UPSTREAM_UNAVAILABLE }
+    case 'ECONNRESET': case 'EPIPE': case 'UND_ERR_SOCKET': case 'UND_ERR_CLOSED':
+      return { reason: 'reset', error: errors.UPSTREAM_UNAVAILABLE }
+    case 'UND_ERR_HEADERS_TIMEOUT': case 'UND_ERR_CONNECT_TIMEOUT': case 'UND_ERR_BODY_TIMEOUT': case 'ETIMEDOUT':
+      return { reason: 'timeout', error: errors.UPSTREAM_TIMEOUT }
+    case 'ENOTFOUND': case 'EAI_AGAIN': return { reason: 'dns', error: errors.UPSTREAM_UNAVAILABLE }
+  }
+  if (err.code?.startsWith('HPE_') === true || err.code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' || err.code === 'UND_ERR_INFO') {
+    return { reason: 'protocol', error: errors.UPSTREAM_UNAVAILABLE }
+  }
+  if (err.code?.startsWith('ERR_TLS') === true || err.code?.startsWith('CERT_') === true || err.code === 'DEPTH_ZERO_SELF_SIGNED_CERT' || err.code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE') {
+    return { reason: 'tls', error: errors.UPSTREAM_UNAVAILABLE }
+  }
+  return { reason: 'other', error: errors.UPSTREAM_UNAVAILABLE }
+}
+
+export function sendError (res: ServerResponse, e: ErrorDef): void {
+  const body = errorBody(e)
+  res.writeHead(e.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
+  res.end(body)
+}
+
+function hasBody (req: IncomingMessage): boolean {
+  const length = req.headers['content-length']
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
+}
+
+/**
+ * One exchange, written against undici's raw handler interface: it hands over
+ * raw header bytes and a resume callback without the wrapper objects of the
+ * newer controller API, which matters on every request.
+ */
+class Exchange implements Dispatcher.DispatchHandler {
+  private abort: ((err?: Error) => void) | null = null
+  private status = 0
+  private readonly started = performance.now()
+
+  constructor (
+    private readonly res: ServerResponse,
+    private readonly target: Target,
+    private readonly observer: ForwardObserver
+  ) {
+    res.once('close', () => {
+      if (!res.writableFinished && this.abort !== null) this.abort()
+    })
+  }
+
+  onConnect (abort: (err?: Error) => void): void {
+    if (this.res.destroyed) abort()
+    else this.abort = abort
+  }
+
+  onHeaders (statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    if (statusCode < 200) return true
+    this.status = statusCode
+    this.res.writeHead(statusCode, statusText, clientResponseHeaders(rawHeaders))
+    this.res.on('drain', resume)
+    return true
+  }
+
+  onData (chunk: Buffer): boolean {
+    return this.res.write(chunk)
+  }
+
+  onComplete (): void {
+    this.res.end()
+    this.observer.response(this.target.context, this.target.side, this.status, (performance.now() - this.started) / 1000)
+  }
+
+  onError (err: Error): void {
+    const { res, target } = this
+    if (res.destroyed) return
+    const { reason, error } = classify(err as NodeJS.ErrnoException)
+    this.observer.upstreamError(target.context, target.side, reason)
+    if (res.headersSent) {
+      // A short body must never look complete: abort the client connection.
+      res.destroy(err)
+      this.observer.response(target.context, target.side, this.status, (performance.now() - this.started) / 1000)
+      return
+    }
+    sendError(res, error)
+    this.observer.response(target.context, target.side, error.status, (performance.now() - this.started) / 1000)
+  }
+}
+
+export function forward (req: IncomingMessage, res: ServerResponse, target: Target, observer: ForwardObserver): void {
+  let body: PassThrough | null = null
+  if (hasBody(req)) {
+    // undici destroys a failed request's body stream; destroying `req` itself would
+    // reset the client's socket before it could be told 502.
+    body = new PassThrough()
+    req.pipe(body)
+  }
+  target.dispatcher.dispatch({
+    origin: target.origin,
+    path: target.path,
+    method: req.method as Dispatcher.HttpMethod,
+    headers: target.headers,
+    body,
+    headersTimeout: target.headersTimeout,
+    bodyTimeout: target.bodyTimeout
+  }, new Exchange(res, target, observer))
+}

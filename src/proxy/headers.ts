@@ -1,0 +1,108 @@
+import { BlockList, isIPv6 } from 'node:net'
+
+/** Hop-by-hop headers (RFC 9110 §7.6.1) plus those undici refuses to send. */
+const HOP_BY_HOP = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te',
+  'trailer', 'upgrade', 'proxy-authorization', 'expect', 'http2-settings'
+])
+
+/** Client-supplied forwarding headers, believed only from a trusted peer. */
+const FORWARDING = new Set(['forwarded', 'x-real-ip', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port', 'x-forwarded-prefix'])
+
+export function trustList (entries: readonly string[]): BlockList | null {
+  if (entries.length === 0) return null
+  const list = new BlockList()
+  for (const entry of entries) {
+    const [address, bits] = entry.split('/')
+    const family = isIPv6(address) ? 'ipv6' : 'ipv4'
+    if (bits === undefined) list.addAddress(address, family)
+    else list.addSubnet(address, Number(bits), family)
+  }
+  return list
+}
+
+export function isTrusted (list: BlockList | null, address: string | undefined): boolean {
+  if (list === null || address === undefined) return false
+  return list.check(address, isIPv6(address) ? 'ipv6' : 'ipv4')
+}
+
+/** `::ffff:10.0.0.1` → `10.0.0.1`: the form X-Forwarded-For readers expect. */
+export function clientAddress (address: string | undefined): string {
+  if (address === undefined) return ''
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address
+}
+
+/** Names listed in a Connection header: hop-by-hop for this message only. */
+function connectionTokens (value: string): Set<string> {
+  const tokens = new Set<string>()
+  for (const token of value.split(',')) {
+    const name = token.trim().toLowerCase()
+    if (name !== '') tokens.add(name)
+  }
+  return tokens
+}
+
+/**
+ * Headers for the upstream request, as undici's flat [name, value, ...] array.
+ * Hop-by-hop headers are dropped; Host and X-Forwarded-* are set by the proxy
+ * after the client's headers, so a client's Connection header cannot remove them.
+ */
+export function upstreamRequestHeaders (
+  raw: readonly string[], host: string, peer: string | undefined, trusted: boolean, preserveHost: boolean
+): string[] {
+  const out: string[] = []
+  let clientHost = ''
+  let xff = ''
+  let xfHost = ''
+  let xfProto = ''
+  let listed: Set<string> | null = null
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i].length === 10 && raw[i].toLowerCase() === 'connection') {
+      listed = connectionTokens(raw[i + 1])
+      break
+    }
+  }
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i].toLowerCase()
+    const value = raw[i + 1]
+    if (HOP_BY_HOP.has(name) || (listed !== null && listed.has(name))) continue
+    if (name === 'host') {
+      clientHost = value
+      continue
+    }
+    if (FORWARDING.has(name)) {
+      if (!trusted) continue
+      if (name === 'x-forwarded-for') { xff = xff === '' ? value : `${xff}, ${value}`; continue }
+      if (name === 'x-forwarded-host') { if (xfHost === '') xfHost = value; continue }
+      if (name === 'x-forwarded-proto') { if (xfProto === '') xfProto = value; continue }
+    }
+    out.push(raw[i], value)
+  }
+  const address = clientAddress(peer)
+  out.push(
+    'host', preserveHost && clientHost !== '' ? clientHost : host,
+    'x-forwarded-for', xff === '' ? address : `${xff}, ${address}`,
+    'x-forwarded-host', xfHost === '' ? clientHost : xfHost,
+    'x-forwarded-proto', xfProto === '' ? 'http' : xfProto
+  )
+  return out
+}
+
+/** Response headers for the client, hop-by-hop ones removed. undici hands them over as raw bytes. */
+export function clientResponseHeaders (raw: readonly Buffer[]): string[] {
+  const out: string[] = []
+  let listed: Set<string> | null = null
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i].length === 10 && raw[i].toString('latin1').toLowerCase() === 'connection') {
+      listed = connectionTokens(raw[i + 1].toString('latin1'))
+      break
+    }
+  }
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i].toString('latin1')
+    const lower = name.toLowerCase()
+    if (HOP_BY_HOP.has(lower) || (listed !== null && listed.has(lower))) continue
+    out.push(name, raw[i + 1].toString('latin1'))
+  }
+  return out
+}

@@ -1,0 +1,107 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http'
+import type { BlockList } from 'node:net'
+import type { Duplex } from 'node:stream'
+import type { Logger } from 'pino'
+import { errors } from '../errors.ts'
+import { decide, type EffectiveWeight } from '../routing/decide.ts'
+import type { RoutingTable } from '../routing/table.ts'
+import { forward, sendError, type ForwardObserver } from './forward.ts'
+import { isTrusted, upstreamRequestHeaders } from './headers.ts'
+import { rejectUpgrade, tunnel } from './upgrade.ts'
+import type { UpstreamPools } from './upstreams.ts'
+
+/** What the proxy reads once per request. Replaced whole on reload, never mutated. */
+export interface Snapshot {
+  table: RoutingTable
+  trust: BlockList | null
+  accessLog: boolean
+}
+
+export interface ProxyObserver extends ForwardObserver {
+  rejectedRequest (reason: 'bad_path'): void
+}
+
+export const noopObserver: ProxyObserver = {
+  response () {},
+  upstreamError () {},
+  rejectedRequest () {}
+}
+
+export interface ProxyDeps {
+  /** The current snapshot; read once when a request arrives. */
+  snapshot: () => Snapshot
+  weightOf: EffectiveWeight
+  pools: UpstreamPools
+  observer: ProxyObserver
+  log: Logger
+  /** True while shutting down: responses then close their connection. */
+  draining: () => boolean
+}
+
+/**
+ * The proxy listener: a plain `node:http` server whose one request handler is
+ * the catch-all route. Fastify serves the admin port; here its router would
+ * answer 404 to methods outside its list (PURGE, PROPFIND) and add per-request
+ * objects to the hot path without anything to route.
+ */
+export function createProxyServer (deps: ProxyDeps): { server: http.Server; tunnels: Set<Duplex> } {
+  const { pools, observer, log } = deps
+  const tunnels = new Set<Duplex>()
+
+  function onRequest (req: IncomingMessage, res: ServerResponse): void {
+    if (deps.draining()) res.shouldKeepAlive = false
+    const snap = deps.snapshot()
+    const d = decide(snap.table, deps.weightOf, req.method as string, req.url as string, req.headers)
+    if (d === null) {
+      observer.rejectedRequest('bad_path')
+      sendError(res, errors.BAD_PATH)
+      return
+    }
+    const { upstream } = d
+    if (snap.accessLog) {
+      const started = performance.now()
+      res.once('close', () => log.info({ method: req.method, url: req.url, status: res.statusCode, context: d.label, side: d.side, ms: Math.round(performance.now() - started) }, 'request'))
+    }
+    forward(req, res, {
+      dispatcher: pools.get(upstream),
+      origin: upstream.origin,
+      path: d.path,
+      headers: upstreamRequestHeaders(req.rawHeaders, upstream.host, req.socket.remoteAddress, isTrusted(snap.trust, req.socket.remoteAddress), upstream.preserveHost),
+      headersTimeout: upstream.timeoutMs,
+      bodyTimeout: upstream.bodyTimeoutMs,
+      context: d.label,
+      side: d.side
+    }, observer)
+  }
+
+  function onUpgrade (req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy())
+    const snap = deps.snapshot()
+    const d = decide(snap.table, deps.weightOf, req.method as string, req.url as string, req.headers)
+    if (d === null) {
+      observer.rejectedRequest('bad_path')
+      rejectUpgrade(socket, errors.BAD_PATH)
+      return
+    }
+    const { upstream } = d
+    tunnel(req, socket, head, {
+      upstream,
+      path: d.path,
+      headers: upstreamRequestHeaders(req.rawHeaders, upstream.host, req.socket.remoteAddress, isTrusted(snap.trust, req.socket.remoteAddress), upstream.preserveHost),
+      context: d.label,
+      side: d.side
+    }, observer, tunnels)
+  }
+
+  const server = http.createServer(onRequest)
+  server.on('upgrade', onUpgrade)
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy()
+      return
+    }
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request'
+    socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`)
+  })
+  return { server, tunnels }
+}

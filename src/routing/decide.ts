@@ -1,0 +1,44 @@
+import type { Side, Upstream } from '../types.ts'
+import { canonicalize } from './path.ts'
+import { matchContext, normalizeHost } from './match.ts'
+import { forwardPath } from './rewrite.ts'
+import { pickSide } from './split.ts'
+import { stickyKey } from './sticky.ts'
+import type { CompiledContext, RoutingTable } from './table.ts'
+
+/** Where one request goes. Made once, when the request arrives, from one table snapshot. */
+export interface Decision {
+  /** null when no context matched and the default upstream serves it. */
+  context: CompiledContext | null
+  /** The `context` metrics label: the context's name, or 'default'. */
+  label: string
+  side: Side
+  upstream: Upstream
+  /** Path and query as the upstream receives them. */
+  path: string
+}
+
+/** The effective weight of a context in basis points (0–10000): configured, or overridden at run time. */
+export type EffectiveWeight = (ctx: CompiledContext) => number
+
+export const configuredWeight: EffectiveWeight = ctx => ctx.weightBp
+
+type Headers = Record<string, string | string[] | undefined>
+
+/** null when the path is not canonical (the request gets 400 and reaches no upstream). */
+export function decide (
+  table: RoutingTable, weightOf: EffectiveWeight, method: string, rawUrl: string, headers: Headers
+): Decision | null {
+  const canonical = canonicalize(rawUrl)
+  if (canonical === null) return null
+  const host = normalizeHost(headers.host as string | undefined)
+  const ctx = matchContext(table, host, method, canonical.path)
+  if (ctx === null) {
+    const upstream = table.defaultUpstream
+    return { context: null, label: 'default', side: 'legacy', upstream, path: forwardPath(upstream, undefined, canonical.path, canonical.query) }
+  }
+  const key = ctx.sticky === null ? undefined : stickyKey(ctx.sticky, headers)
+  const side = pickSide(ctx, weightOf(ctx), key)
+  const upstream = side === 'new' ? ctx.new : ctx.legacy
+  return { context: ctx, label: ctx.name, side, upstream, path: forwardPath(upstream, ctx.rewrite[side], canonical.path, canonical.query) }
+}

@@ -1,0 +1,87 @@
+/** The shapes every part of strangler-proxy agrees on. Config is parsed and
+ * validated into `Config`; `routing/` compiles it into a `RoutingTable`. */
+
+export type Side = 'legacy' | 'new'
+
+/** One problem found in a config file, printed as `FILE:LINE:COL message`. */
+export interface ConfigIssue {
+  file: string
+  line: number
+  col: number
+  message: string
+}
+
+export interface HostPort {
+  host: string
+  port: number
+}
+
+export interface ServerConfig {
+  listen: HostPort
+  admin: HostPort
+  /** null when unset or empty: admin mutations are then refused with 403. */
+  adminToken: string | null
+  /** CIDRs (or single addresses) whose X-Forwarded-* headers are believed. */
+  trustProxy: string[]
+  /** Absolute path of the runtime-override state file. */
+  stateFile: string
+  /** One log line per proxied request when true. */
+  accessLog: boolean
+  /** Time in-flight requests get to finish after SIGTERM. */
+  drainTimeoutMs: number
+}
+
+export interface Upstream {
+  name: string
+  /** Scheme, host and port, no path: `http://orders.internal:3000`. */
+  origin: string
+  /** Path of the configured URL without a trailing slash ('' for none). Prepended to forwarded paths. */
+  basePath: string
+  /** Host header value the upstream expects (host[:port] from the URL). */
+  host: string
+  /** Time allowed until response headers. */
+  timeoutMs: number
+  /** Time allowed between two chunks of the response body. */
+  bodyTimeoutMs: number
+  preserveHost: boolean
+}
+
+export interface Sticky {
+  /** Lower-cased header name; exactly one of header or cookie is set. */
+  header?: string
+  cookie?: string
+}
+
+export interface Rewrite {
+  /** Removed from the front of the path when it matches on a segment boundary. */
+  stripPrefix?: string
+  /** Added to the front of the path after stripPrefix. */
+  addPrefix?: string
+}
+
+export interface Context {
+  name: string
+  /** Canonical path prefixes, no trailing slash except the root '/'. */
+  paths: string[]
+  /** Lower-cased host names (no port); a leading `*.` is a wildcard for one or more labels. null = any host. */
+  hosts: string[] | null
+  /** Upper-cased methods. null = any method. */
+  methods: string[] | null
+  legacy: string
+  new: string
+  /** Percent of traffic sent to `new`, 0–100, at most two decimals. */
+  weight: number
+  sticky: Sticky | null
+  rewrite: { legacy?: Rewrite; new?: Rewrite }
+}
+
+export interface Config {
+  /** Absolute path of the file this came from ('<inline>' when parsed from a string). */
+  file: string
+  /** First 12 hex digits of the SHA-256 of the file's bytes. */
+  hash: string
+  server: ServerConfig
+  upstreams: Record<string, Upstream>
+  default: string
+  contexts: Context[]
+}

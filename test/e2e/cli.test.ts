@@ -1,0 +1,119 @@
+import { execFile } from 'node:child_process'
+import t from 'tap'
+import { proxy, routes, upstream, whoAnswers } from '../helpers.ts'
+
+const CLI = new URL('../../dist/cli.js', import.meta.url).pathname
+const FIX = 'test/fixtures/cli'
+
+function run (args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise(resolve => {
+    execFile(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH, ...env } }, (err, stdout, stderr) => {
+      resolve({ code: err === null ? 0 : (err as { code?: number }).code ?? 1, stdout, stderr })
+    })
+  })
+}
+
+t.test('check: exit 0 and a one-line summary on a valid file', async t => {
+  const r = await run(['check', `${FIX}/old.yaml`])
+  t.equal(r.code, 0)
+  t.equal(r.stdout, `${FIX}/old.yaml: valid (3 upstreams, 3 contexts, hash 24da3b488924)\n`)
+})
+
+t.test('check: every problem as FILE:LINE:COL message, exit 1', async t => {
+  const r = await run(['check', `${FIX}/old.yaml`, `${FIX}/invalid.yaml`])
+  t.equal(r.code, 1)
+  t.equal(r.stdout, [
+    `${FIX}/old.yaml: valid (3 upstreams, 3 contexts, hash 24da3b488924)`,
+    `${FIX}/invalid.yaml:5:3 context "orders" is missing required key "weight"`,
+    `${FIX}/invalid.yaml:8:10 new "orders-svc" is not a declared upstream (declared: monolith)`,
+    `${FIX}/invalid.yaml:9:5 unknown key "wieght" (did you mean "weight"?)`,
+    `${FIX}/invalid.yaml: invalid, 3 errors`, ''].join('\n'))
+})
+
+t.test('check: an unset ${VAR} warns, and fails with --strict', async t => {
+  const loose = await run(['check', `${FIX}/secret.yaml`])
+  t.equal(loose.code, 0)
+  t.equal(loose.stdout, `${FIX}/secret.yaml:2:15 environment variable STRANGLER_TEST_UNSET_TOKEN is not set (warning)\n${FIX}/secret.yaml: valid (1 upstreams, 0 contexts, hash e11f4789afe7)\n`)
+  const strict = await run(['check', '--strict', `${FIX}/secret.yaml`])
+  t.equal(strict.code, 1)
+  const set = await run(['check', '--strict', `${FIX}/secret.yaml`], { STRANGLER_TEST_UNSET_TOKEN: 'x' })
+  t.equal(set.code, 0)
+})
+
+t.test('usage errors exit 2; --help exits 0', async t => {
+  t.equal((await run(['check'])).code, 2)
+  t.equal((await run(['diff', `${FIX}/old.yaml`])).code, 2)
+  t.equal((await run(['explain', `${FIX}/old.yaml`, 'GET'])).code, 2)
+  t.equal((await run(['rollback'])).code, 2)
+  t.equal((await run(['serve', '--bogus'])).code, 2)
+  t.equal((await run(['frobnicate'])).code, 2)
+  t.equal((await run([])).code, 2)
+  for (const c of ['serve', 'check', 'diff', 'explain', 'rollback', 'weight', 'status', 'demo']) {
+    const r = await run([c, '--help'])
+    t.equal(r.code, 0, c)
+    t.match(r.stdout, `Usage: strangler ${c}`)
+  }
+})
+
+t.test('diff: weights from → to, sticky users that move, added and removed contexts', async t => {
+  const r = await run(['diff', `${FIX}/old.yaml`, `${FIX}/new.yaml`])
+  t.equal(r.code, 0)
+  t.equal(r.stdout, [
+    'CONTEXT   WEIGHT     IMPACT',
+    'orders    10% → 35%  25% of its traffic moves legacy → new; 25% of sticky users change side',
+    'carts     50% → 20%  30% of its traffic moves new → legacy; match changed',
+    'payments  0% → 5%    added at 5% to new',
+    'search    0% → 0%    removed: its traffic goes to the default upstream "monolith"',
+    'upstreams added: payments-svc',
+    'upstreams changed: orders-svc', ''].join('\n'))
+  const same = await run(['diff', `${FIX}/old.yaml`, `${FIX}/old.yaml`])
+  t.equal(same.stdout, 'no traffic change\n')
+  const bad = await run(['diff', `${FIX}/old.yaml`, `${FIX}/invalid.yaml`])
+  t.equal(bad.code, 1)
+})
+
+t.test('explain: context, side and probability, and the path the upstream receives', async t => {
+  const sticky = await run(['explain', `${FIX}/new.yaml`, 'GET', 'http://shop/api/orders/7?x=1', '-H', 'x-user-id: alice'])
+  t.equal(sticky.stdout, [
+    'request   GET /api/orders/7?x=1 (host shop)',
+    'context   orders (paths /api/orders; hosts any; methods any)',
+    'sticky    header x-user-id = alice: bucket 5260 of 10000; buckets below 3500 go to new',
+    'new            0%  orders-svc receives /orders/7?x=1',
+    'legacy       100%  monolith receives /api/orders/7?x=1', ''].join('\n'))
+  const random = await run(['explain', `${FIX}/old.yaml`, 'get', '/api/orders'])
+  t.equal(random.stdout, [
+    'request   GET /api/orders',
+    'context   orders (paths /api/orders; hosts any; methods any)',
+    'sticky    no header x-user-id on this request: the side is drawn at random',
+    'new           10%  orders-svc receives /orders',
+    'legacy        90%  monolith receives /api/orders', ''].join('\n'))
+  const none = await run(['explain', `${FIX}/old.yaml`, 'POST', '/api/carts'])
+  t.equal(none.stdout, 'request   POST /api/carts\ncontext   none: the default upstream serves it\nupstream  monolith (http://monolith.internal:8080) receives /api/carts\n')
+  const bad = await run(['explain', `${FIX}/old.yaml`, 'GET', '/api/%2e%2e/admin'])
+  t.equal(bad.stdout, 'GET /api/%2e%2e/admin\nrefused: 400 STRANGLER_BAD_PATH (not a canonical path); no upstream sees it\n')
+})
+
+t.test('rollback, weight and status drive a running proxy through the admin API', async t => {
+  const legacy = await upstream(t, 'legacy')
+  const next = await upstream(t, 'new')
+  const p = await proxy(t, routes({ legacy: legacy.url, new: next.url, weight: 100, server: '  adminToken: ${TOKEN}' }), { env: { TOKEN: 'tok' } })
+  const env = { STRANGLER_ADMIN_URL: `http://127.0.0.1:${p.adminPort}`, STRANGLER_ADMIN_TOKEN: 'tok' }
+  const rb = await run(['rollback', 'orders', '--reason', 'INC-7'], env)
+  t.equal(rb.code, 0)
+  t.equal(rb.stdout, 'orders: effective weight 0% to new (configured 100%)\n')
+  t.equal(await whoAnswers(`${p.base}/api/orders`), 'legacy')
+  const st = await run(['status'], env)
+  t.match(st.stdout, new RegExp(`^config ${p.config.hash}, loaded \\S+\\n\\nCONTEXT  CONFIGURED  EFFECTIVE  OVERRIDE\\norders   100%        0%         INC-7 \\(by admin at \\S+\\)\\n$`))
+  const w = await run(['weight', 'orders', '12.5', '--ttl', '1h'], env)
+  t.equal(w.code, 0)
+  t.match(w.stdout, /^orders: effective weight 12\.5% to new \(configured 100%\), until \S+\n$/)
+  const bad = await run(['weight', 'orders', '101'], env)
+  t.equal(bad.code, 1)
+  t.equal(bad.stderr, 'strangler weight: 400 STRANGLER_BAD_WEIGHT "weight" must be from 0 to 100, got 101\n')
+  const wrong = await run(['rollback', 'orders'], { ...env, STRANGLER_ADMIN_TOKEN: 'nope' })
+  t.equal(wrong.code, 1)
+  t.match(wrong.stderr, '401 STRANGLER_UNAUTHORIZED')
+  const down = await run(['status', '--admin', 'http://127.0.0.1:1'])
+  t.equal(down.code, 1)
+  t.match(down.stderr, 'cannot reach the admin API at http://127.0.0.1:1')
+})

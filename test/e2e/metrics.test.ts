@@ -1,0 +1,46 @@
+import t from 'tap'
+import { admin, deadPort, get, proxy, routes, tally, upstream } from '../helpers.ts'
+
+/** Prometheus text format → { 'name{labels}': value }, failing on any line that is not valid. */
+function parseMetrics (text: string): Map<string, number> {
+  const out = new Map<string, number>()
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('# HELP ') || line.startsWith('# TYPE ')) continue
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.e+-]+|[Nn]a[Nn]|\+Inf|-Inf)$/.exec(line)
+    if (m === null) throw new Error(`not Prometheus text: ${line}`)
+    out.set(`${m[1]}${m[2] ?? ''}`, Number(m[3]))
+  }
+  return out
+}
+
+t.test('/metrics parses as Prometheus text and counts every request once, by the side that served it', async t => {
+  const legacy = await upstream(t, 'legacy')
+  const next = await upstream(t, 'new')
+  const p = await proxy(t, routes({ legacy: legacy.url, new: next.url, weight: 40 }))
+  const counts = await tally(`${p.base}/api/orders/1`, 200)
+  await tally(`${p.base}/elsewhere`, 7)
+  await get(p.base, { path: "/api/%2e%2e/x" })
+  const r = await admin(p, 'GET', '/metrics')
+  t.equal(r.status, 200)
+  const m = parseMetrics(r.text)
+  t.equal(m.get('strangler_requests_total{context="orders",side="new",code="2xx"}'), counts.new)
+  t.equal(m.get('strangler_requests_total{context="orders",side="legacy",code="2xx"}'), counts.legacy)
+  t.equal(m.get('strangler_requests_total{context="default",side="legacy",code="2xx"}'), 7)
+  t.equal(m.get('strangler_request_duration_seconds_count{context="orders",side="new"}'), counts.new)
+  t.equal(m.get('strangler_rejected_requests_total{reason="bad_path"}'), 1)
+  t.equal(m.get('strangler_context_weight_percent{context="orders",source="config"}'), 40)
+  t.equal(m.get('strangler_context_weight_percent{context="orders",source="effective"}'), 40)
+  t.equal(m.get(`strangler_config_info{hash="${p.config.hash}"}`), 1)
+  t.equal(m.get('strangler_config_reloads_total{result="success"}'), 0)
+  t.ok(m.has('process_cpu_user_seconds_total'), 'Node process metrics are exported')
+  t.notOk([...m.keys()].some(k => k.includes('/api')), 'labels never carry raw paths')
+})
+
+t.test('upstream errors are counted with their reason', async t => {
+  const legacy = await upstream(t, 'legacy')
+  const p = await proxy(t, routes({ legacy: legacy.url, new: `http://127.0.0.1:${await deadPort()}`, weight: 100 }))
+  for (let i = 0; i < 3; i++) t.equal((await get(`${p.base}/api/orders`)).status, 502)
+  const m = parseMetrics((await admin(p, 'GET', '/metrics')).text)
+  t.equal(m.get('strangler_upstream_errors_total{context="orders",side="new",reason="refused"}'), 3)
+  t.equal(m.get('strangler_requests_total{context="orders",side="new",code="5xx"}'), 3)
+})

@@ -1,0 +1,73 @@
+import { once } from 'node:events'
+import { renameSync, writeFileSync } from 'node:fs'
+import http from 'node:http'
+import path from 'node:path'
+import t from 'tap'
+import type { ReloadResult } from '../../src/main.ts'
+import { get, proxy, routes, tally, upstream, whoAnswers } from '../helpers.ts'
+
+t.test('a saved weight change is observed on the next request', async t => {
+  const legacy = await upstream(t, 'legacy')
+  const next = await upstream(t, 'new')
+  const p = await proxy(t, routes({ legacy: legacy.url, new: next.url, weight: 0 }), { watch: true })
+  t.equal(await whoAnswers(`${p.base}/api/orders`), 'legacy')
+  const reloaded = once(p, 'reload')
+  writeFileSync(p.file, routes({ legacy: legacy.url, new: next.url, weight: 100 }))
+  const [result] = await reloaded as [ReloadResult]
+  t.equal(result.ok, true)
+  t.equal(await whoAnswers(`${p.base}/api/orders`), 'new')
+})
+
+t.test('an atomic rename and a Kubernetes-style symlink swap are both picked up', async t => {
+  const legacy = await upstream(t, 'legacy')
+  const next = await upstream(t, 'new')
+  const p = await proxy(t, routes({ legacy: legacy.url, new: next.url, weight: 0 }), { watch: true })
+  const tmp = path.join(path.dirname(p.file), '.routes.yaml.tmp')
+  writeFileSync(tmp, routes({ legacy: legacy.url, new: next.url, weight: 100 }))
+  const reloaded = once(p, 'reload')
+  renameSync(tmp, p.file)
+  await reloaded
+  t.equal(await whoAnswers(`${p.base}/api/orders`), 'new')
+})
+
+t.test('an invalid file keeps the last good config serving and reports every error', async t => {
+  const legacy = await upstream(t, 'legacy')
+  const next = await upstream(t, 'new')
+  const p = await proxy(t, routes({ legacy: legacy.url, new: next.url, weight: 100 }))
+  writeFileSync(p.file, routes({ legacy: legacy.url, new: next.url, weight: 0 }).replace('legacy: monolith', 'legacy: nowhere').replace('weight: 0', 'weight: 250'))
+  const result = p.reload('admin')
+  t.equal(result.ok, false)
+  if (!result.ok) {
+    t.equal(result.errors.length, 2, result.errors.join('\n'))
+    for (const e of result.errors) t.match(e, new RegExp(`^${p.file.replace(/[.\\]/g, '\\$&')}:\\d+:\\d+ `))
+  }
+  t.equal(await whoAnswers(`${p.base}/api/orders`), 'new')
+  t.same(p.lastError, result.ok ? null : result.errors)
+})
+
+t.test('50 reloads during continuous traffic: zero failed requests', async t => {
+  const legacy = await upstream(t, 'legacy')
+  const next = await upstream(t, 'new')
+  const p = await proxy(t, routes({ legacy: legacy.url, new: next.url, weight: 0 }))
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 8 })
+  t.teardown(() => agent.destroy())
+  let running = true
+  const outcomes: Record<string, number> = {}
+  const client = async (): Promise<void> => {
+    while (running) {
+      const r = await get(`${p.base}/api/orders/1`, { agent }).then(r => r.status === 200 ? JSON.parse(r.body).name : `status ${r.status}`, (err: Error) => err.message)
+      outcomes[r] = (outcomes[r] ?? 0) + 1
+    }
+  }
+  const clients = Array.from({ length: 8 }, client)
+  for (let i = 1; i <= 50; i++) {
+    writeFileSync(p.file, routes({ legacy: legacy.url, new: next.url, weight: i % 2 === 0 ? 0 : 100 }))
+    t.equal(p.reload('admin').ok, true)
+    const side = i % 2 === 0 ? 'legacy' : 'new'
+    // a request sent after the swap sees the new table
+    t.equal(await whoAnswers(`${p.base}/api/orders/2`, { agent }), side)
+  }
+  running = false
+  await Promise.all(clients)
+  t.same(Object.keys(outcomes).sort(), ['legacy', 'new'], JSON.stringify(outcomes))
+})
