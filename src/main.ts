@@ -66,7 +66,7 @@ export class Strangler extends EventEmitter {
   #snapshot: Snapshot
   #unwatch: () => void = () => {}
   #draining = false
-  readonly #pools = new UpstreamPools()
+  readonly pools = new UpstreamPools()
   readonly proxy: http.Server
   readonly tunnels: Set<Duplex>
   readonly admin: FastifyInstance
@@ -85,7 +85,7 @@ export class Strangler extends EventEmitter {
     const { server, tunnels } = createProxyServer({
       snapshot: () => this.#snapshot,
       weightOf: this.overrides.weightOf,
-      pools: this.#pools,
+      pools: this.pools,
       observer: this.metrics,
       log,
       draining: () => this.#draining
@@ -176,7 +176,7 @@ export class Strangler extends EventEmitter {
     if (after.hash === before.hash) return { ok: true, changed: false, hash: after.hash }
     this.#snapshot = snapshotOf(after)
     this.loadedAt = new Date()
-    this.#pools.retain(Object.values(after.upstreams))
+    this.pools.retain(Object.values(after.upstreams))
     this.metrics.setConfig(after.hash)
     const diff = diffConfigs(before, after)
     this.log.info({ audit: true, trigger, by: trigger === 'admin' ? 'admin' : 'config-file', from: before.hash, to: after.hash, ...diff }, 'config reloaded')
@@ -219,7 +219,7 @@ export class Strangler extends EventEmitter {
     clearTimeout(timer)
     this.proxy.closeAllConnections()
     await closed
-    this.#pools.destroy()
+    this.pools.destroy()
     await this.admin.close()
   }
 }

@@ -21,6 +21,7 @@ export class Overrides extends EventEmitter {
   readonly #timers = new Map<string, NodeJS.Timeout>()
   /** The last error writing the store, or null once a write succeeds. */
   persistError: string | null = null
+  #config: Config | null = null
 
   constructor (readonly store: OverrideStore, private readonly log: Logger) {
     super()
@@ -44,6 +45,7 @@ export class Overrides extends EventEmitter {
 
   /** Restores saved overrides that still apply to `config`; a store that cannot be read starts empty, with a warning. */
   async restore (config: Config): Promise<void> {
+    this.#config = config
     let saved: OverrideMap
     try {
       saved = await this.store.load()
@@ -63,8 +65,9 @@ export class Overrides extends EventEmitter {
     await this.persist()
   }
 
-  async clear (name: string, why: string): Promise<boolean> {
-    if (!this.#drop(name, why)) return false
+  /** Clears one override; the audit line names `by` and `why`. */
+  async clear (name: string, by: string, why: string): Promise<boolean> {
+    if (!this.#drop(name, by, why)) return false
     this.emit('change')
     await this.persist()
     return true
@@ -72,6 +75,7 @@ export class Overrides extends EventEmitter {
 
   /** Drops overrides whose context was removed or whose YAML changed (the YAML wins), and expired ones. */
   reconcile (config: Config, trigger: string): string[] {
+    this.#config = config
     const byName = new Map(config.contexts.map(c => [c.name, c]))
     const cleared: string[] = []
     for (const [name, { override }] of this.#map) {
@@ -81,7 +85,7 @@ export class Overrides extends EventEmitter {
         : contextFingerprint(ctx) !== override.contextHash
           ? 'the YAML of this context changed: the YAML wins'
           : override.expiresAt !== null && Date.parse(override.expiresAt) <= Date.now() ? 'ttl expired' : null
-      if (why !== null && this.#drop(name, `${why} (${trigger})`)) cleared.push(name)
+      if (why !== null && this.#drop(name, trigger, why)) cleared.push(name)
     }
     if (cleared.length > 0 && trigger !== 'restore') {
       this.emit('change')
@@ -111,13 +115,14 @@ export class Overrides extends EventEmitter {
     this.#arm(name, override)
   }
 
-  #drop (name: string, why: string): boolean {
+  #drop (name: string, by: string, why: string): boolean {
     const entry = this.#map.get(name)
     if (entry === undefined) return false
     this.#map.delete(name)
     clearTimeout(this.#timers.get(name))
     this.#timers.delete(name)
-    this.log.info({ audit: true, action: 'override-cleared', context: name, weight: entry.override.weight, why }, `override of ${name} cleared: ${why}`)
+    const to = this.#config?.contexts.find(c => c.name === name)?.weight ?? null
+    this.log.info({ audit: true, action: 'clear-override', context: name, by, weight: { from: entry.override.weight, to }, reason: why }, `override of ${name} cleared (${why}): weight ${entry.override.weight} → ${to ?? 'context removed'}`)
     return true
   }
 
@@ -129,7 +134,7 @@ export class Overrides extends EventEmitter {
     const timer = setTimeout(() => {
       if (this.get(name) !== override) return
       if (Date.parse(override.expiresAt as string) > Date.now()) this.#arm(name, override)
-      else void this.clear(name, 'ttl expired')
+      else void this.clear(name, 'ttl', 'ttl expired')
     }, Math.max(0, Math.min(remaining, MAX_TIMER)))
     timer.unref()
     this.#timers.set(name, timer)

@@ -153,10 +153,8 @@ export function createAdminServer (deps: AdminDeps): FastifyInstance {
   app.delete<{ Params: { name: string } }>('/contexts/:name/override', { preHandler: authorize }, async (req, reply) => {
     const ctx = contextOr404(req.params.name, reply)
     if (ctx === null) return reply
-    const before = overrides.get(ctx.name)
-    if (before === null) return fail(reply, adminErrors.noOverride(ctx.name))
-    await overrides.clear(ctx.name, 'cleared through the admin API')
-    deps.log.info({ audit: true, action: 'clear-override', context: ctx.name, by: 'admin', weight: { from: before.weight, to: ctx.weight } }, `override of ${ctx.name} cleared: weight ${before.weight} → ${ctx.weight}`)
+    if (overrides.get(ctx.name) === null) return fail(reply, adminErrors.noOverride(ctx.name))
+    await overrides.clear(ctx.name, 'admin', 'cleared through the admin API')
     return reply.send(contextStatus(deps.config(), overrides).find(c => c.name === ctx.name))
   })
 

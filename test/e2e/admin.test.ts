@@ -152,3 +152,18 @@ t.test('health, readiness and reload through the API', async t => {
   t.equal((await get(`${p.base}/metrics`)).status, 200, 'the proxy port has no admin routes: /metrics is proxied upstream')
   t.same(JSON.parse((await get(`${p.base}/metrics`)).body).name, 'legacy')
 })
+
+t.test('every override is one audit line: who, what changed, why', async t => {
+  const { legacy, next } = await pair(t)
+  const { log, lines } = recordingLog()
+  const p = await proxy(t, routes({ legacy: legacy.url, new: next.url, weight: 40, server: withToken }), { env: { ADMIN_TOKEN: TOKEN }, log })
+  await admin(p, 'POST', '/contexts/orders/rollback', { token: TOKEN, body: { reason: 'INC-9' } })
+  await admin(p, 'PUT', '/contexts/orders/weight', { token: TOKEN, body: { weight: 12.5, reason: 'resume', ttl: '1h' } })
+  await admin(p, 'DELETE', '/contexts/orders/override', { token: TOKEN })
+  const audit = lines.filter(l => l.audit === true).map(l => ({ action: l.action, context: l.context, by: l.by, weight: l.weight, reason: l.reason }))
+  t.same(audit, [
+    { action: 'rollback', context: 'orders', by: 'admin', weight: { from: 40, to: 0 }, reason: 'INC-9' },
+    { action: 'weight', context: 'orders', by: 'admin', weight: { from: 0, to: 12.5 }, reason: 'resume' },
+    { action: 'clear-override', context: 'orders', by: 'admin', weight: { from: 12.5, to: 40 }, reason: 'cleared through the admin API' }
+  ])
+})

@@ -4,7 +4,7 @@ import http from 'node:http'
 import path from 'node:path'
 import t from 'tap'
 import type { ReloadResult } from '../../src/main.ts'
-import { get, proxy, routes, tally, upstream, whoAnswers } from '../helpers.ts'
+import { get, proxy, recordingLog, routes, upstream, whoAnswers } from '../helpers.ts'
 
 t.test('a saved weight change is observed on the next request', async t => {
   const legacy = await upstream(t, 'legacy')
@@ -70,4 +70,24 @@ t.test('50 reloads during continuous traffic: zero failed requests', async t => 
   running = false
   await Promise.all(clients)
   t.same(Object.keys(outcomes).sort(), ['legacy', 'new'], JSON.stringify(outcomes))
+})
+
+t.test('a reload logs one line saying what changed, and closes the pools of upstreams that are gone', async t => {
+  const legacy = await upstream(t, 'legacy')
+  const next = await upstream(t, 'new')
+  const other = await upstream(t, 'other')
+  const { log, lines } = recordingLog()
+  const p = await proxy(t, routes({ legacy: legacy.url, new: next.url, weight: 10 }), { log })
+  await whoAnswers(`${p.base}/api/orders`)
+  await whoAnswers(`${p.base}/x`)
+  writeFileSync(p.file, routes({ legacy: legacy.url, new: other.url, weight: 30 }))
+  t.equal(p.reload('signal').ok, true)
+  const entry = lines.find(l => l.msg === 'config reloaded')
+  t.same(entry?.contexts, [{ context: 'orders', kind: 'changed', weight: { from: 10, to: 30 }, fields: [] }])
+  t.same(entry?.upstreams, { added: [], removed: [], changed: ['orders-svc'] })
+  t.equal(entry?.trigger, 'signal')
+  t.equal(lines.filter(l => l.msg === 'config reloaded').length, 1)
+  t.same(p.pools.origins, [legacy.url], `the pool of ${next.url} is closed`)
+  t.equal(p.reload('signal').ok, true)
+  t.equal(lines.filter(l => l.msg === 'config reloaded').length, 1, 'an unchanged file logs nothing')
 })

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { writeFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import t from 'tap'
 import { configFile, get, routes, upstream } from '../helpers.ts'
@@ -47,4 +48,33 @@ t.test('SIGTERM with requests in flight: every one completes, /readyz turns 503,
   const [code] = await exited
   t.equal(code, 0)
   t.ok(logs.some(l => l.msg === 'shutting down'))
+})
+
+t.test('SIGHUP reloads the config of a running process', async t => {
+  const legacy = await upstream(t, 'legacy')
+  const next = await upstream(t, 'new')
+  const file = configFile(t, routes({ legacy: legacy.url, new: next.url, weight: 0 }))
+  const child = spawn(process.execPath, [CLI, 'serve', '--config', file, '--no-watch'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.teardown(() => { child.kill('SIGKILL') })
+  const events = createInterface({ input: child.stdout })[Symbol.asyncIterator]()
+  async function until (msg: string): Promise<Record<string, any>> {
+    for (;;) {
+      const { value, done } = await events.next()
+      if (done === true) throw new Error(`process ended before "${msg}"`)
+      const entry = JSON.parse(value as string)
+      if (entry.msg === msg) return entry
+    }
+  }
+  const { listen } = await until('proxy listening')
+  t.equal(JSON.parse((await get(`http://${listen}/api/orders`)).body).name, 'legacy')
+  writeFileSync(file, routes({ legacy: legacy.url, new: next.url, weight: 100 }))
+  t.equal(JSON.parse((await get(`http://${listen}/api/orders`)).body).name, 'legacy', 'not watching: nothing changes until the signal')
+  child.kill('SIGHUP')
+  const entry = await until('config reloaded')
+  t.equal(entry.trigger, 'signal')
+  t.same(entry.contexts, [{ context: 'orders', kind: 'changed', weight: { from: 0, to: 100 }, fields: [] }])
+  t.equal(JSON.parse((await get(`http://${listen}/api/orders`)).body).name, 'new')
+  child.kill('SIGTERM')
+  const [code] = await once(child, 'exit')
+  t.equal(code, 0)
 })
