@@ -46,6 +46,7 @@ function config(count: number): Config {
       stateFile: '/tmp/strangler-bench-state.json',
       accessLog: false,
       drainTimeoutMs: 10000,
+      workers: 1,
     },
     upstreams: { monolith: upstream('monolith'), svc: upstream('svc') },
     default: 'monolith',

@@ -1,21 +1,19 @@
 import { EventEmitter } from 'node:events'
-import type http from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { Duplex } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import { pino, type Logger } from 'pino'
+import { AggregatorRegistry } from 'prom-client'
 import { createAdminServer } from './admin/server.ts'
 import { Overrides } from './admin/overrides.ts'
 import { FileStore, type OverrideStore } from './admin/store.ts'
+import { Fleet } from './cluster/fleet.ts'
+import type { WeightMap } from './cluster/messages.ts'
 import { diffConfigs } from './config/diff.ts'
 import { formatIssue, loadConfigFile } from './config/index.ts'
 import { watchConfig } from './config/watch.ts'
 import { Metrics } from './metrics.ts'
-import { compileTable } from './routing/table.ts'
-import { trustList } from './proxy/headers.ts'
-import { createProxyServer, type Snapshot } from './proxy/server.ts'
-import { UpstreamPools } from './proxy/upstreams.ts'
-import type { Config, HostPort } from './types.ts'
+import { addressOf, DataPlane } from './proxy/plane.ts'
+import type { Config } from './types.ts'
 
 export interface StartOptions {
   configFile: string
@@ -39,36 +37,20 @@ export class StartError extends Error {
   }
 }
 
-function snapshotOf (config: Config): Snapshot {
-  return Object.freeze({ table: compileTable(config), trust: trustList(config.server.trustProxy), accessLog: config.server.accessLog })
-}
-
-function listen (server: http.Server, { host, port }: HostPort): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(port, host, () => {
-      server.off('error', reject)
-      resolve()
-    })
-  })
-}
-
-function addressOf (server: http.Server): string {
-  const a = server.address() as AddressInfo
-  return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`
-}
-
 /**
- * One running proxy: the proxy listener, the admin listener, the config in
- * force and the runtime overrides. Emits 'reload' with every ReloadResult.
+ * One running proxy: the config in force, the runtime overrides, the admin
+ * listener, and the data plane — in this process (`local`), or in
+ * `server.workers` worker processes (`fleet`). Emits 'reload' with every
+ * ReloadResult.
  */
 export class Strangler extends EventEmitter {
-  #snapshot: Snapshot
+  #config: Config
   #unwatch: () => void = () => {}
   #draining = false
-  readonly pools = new UpstreamPools()
-  readonly proxy: http.Server
-  readonly tunnels: Set<Duplex>
+  /** The last propagation to the workers: what an admin call waits for. */
+  #synced: Promise<string | null> = Promise.resolve(null)
+  readonly local: DataPlane | null
+  readonly fleet: Fleet | null
   readonly admin: FastifyInstance
   readonly metrics: Metrics
   readonly overrides: Overrides
@@ -77,29 +59,26 @@ export class Strangler extends EventEmitter {
 
   private constructor (readonly opts: StartOptions & { env: Record<string, string | undefined> }, readonly log: Logger, config: Config) {
     super()
-    this.#snapshot = snapshotOf(config)
-    this.metrics = new Metrics({ defaults: opts.processMetrics !== false })
+    this.#config = config
+    const workers = config.server.workers
+    this.metrics = new Metrics({ processMetrics: opts.processMetrics !== false, role: workers > 1 ? 'control' : 'all' })
     this.metrics.setConfig(config.hash)
     this.overrides = new Overrides(opts.store ?? new FileStore(config.server.stateFile), log)
-    this.overrides.on('change', () => this.#exportWeights())
-    const { server, tunnels } = createProxyServer({
-      snapshot: () => this.#snapshot,
-      weightOf: this.overrides.weightOf,
-      pools: this.pools,
-      observer: this.metrics,
-      log,
-      draining: () => this.#draining
+    this.local = workers > 1 ? null : new DataPlane(config, this.overrides.weightOf, this.metrics, log)
+    this.fleet = workers > 1 ? new Fleet(config, {}, workers, log) : null
+    this.overrides.on('change', () => {
+      this.#exportWeights()
+      if (this.fleet !== null) this.#synced = this.fleet.setWeights(this.#weightMap())
     })
-    this.proxy = server
-    this.tunnels = tunnels
     this.admin = createAdminServer({
       config: () => this.config,
       loadedAt: () => this.loadedAt,
       lastReloadError: () => this.lastError,
       ready: () => !this.#draining,
       reload: () => this.reload('admin'),
+      synced: () => this.#synced,
       overrides: this.overrides,
-      metrics: async () => ({ contentType: this.metrics.registry.contentType, body: await this.metrics.registry.metrics() }),
+      metrics: () => this.#metricsText(),
       log
     })
   }
@@ -114,32 +93,32 @@ export class Strangler extends EventEmitter {
     await s.overrides.restore(loaded.config)
     s.#exportWeights()
     const { server } = loaded.config
-    await listen(s.proxy, server.listen)
+    if (s.local !== null) await s.local.listen(server.listen)
+    else {
+      await s.#synced
+      await (s.fleet as Fleet).start()
+    }
     try {
       await s.admin.listen({ host: server.admin.host, port: server.admin.port })
     } catch (err) {
-      s.proxy.close()
+      await s.#stopPlane()
       throw err
     }
     if (opts.watch !== false) s.#unwatch = watchConfig(opts.configFile, () => { s.reload('watch') })
-    log.info({ hash: loaded.config.hash, listen: s.proxyAddress, admin: s.adminAddress, contexts: loaded.config.contexts.length }, 'proxy listening')
+    log.info({ hash: loaded.config.hash, listen: s.proxyAddress, admin: s.adminAddress, workers: server.workers, contexts: loaded.config.contexts.length }, 'proxy listening')
     return s
   }
 
   get config (): Config {
-    return this.#snapshot.table.config
-  }
-
-  get snapshot (): Snapshot {
-    return this.#snapshot
+    return this.#config
   }
 
   get proxyAddress (): string {
-    return addressOf(this.proxy)
+    return this.local !== null ? this.local.address : (this.fleet as Fleet).address
   }
 
   get proxyPort (): number {
-    return (this.proxy.address() as AddressInfo).port
+    return Number(this.proxyAddress.slice(this.proxyAddress.lastIndexOf(':') + 1))
   }
 
   get adminAddress (): string {
@@ -174,20 +153,27 @@ export class Strangler extends EventEmitter {
     const after = loaded.config
     this.lastError = null
     if (after.hash === before.hash) return { ok: true, changed: false, hash: after.hash }
-    this.#snapshot = snapshotOf(after)
+    this.#config = after
+    if (this.local !== null) this.local.setConfig(after)
+    else this.#synced = (this.fleet as Fleet).setConfig(after)
     this.loadedAt = new Date()
-    this.pools.retain(Object.values(after.upstreams))
     this.metrics.setConfig(after.hash)
     const diff = diffConfigs(before, after)
     this.log.info({ audit: true, trigger, by: trigger === 'admin' ? 'admin' : 'config-file', from: before.hash, to: after.hash, ...diff }, 'config reloaded')
     this.overrides.reconcile(after, 'config reload')
     this.#exportWeights()
-    for (const key of ['listen', 'admin', 'stateFile'] as const) {
+    for (const key of ['listen', 'admin', 'stateFile', 'workers'] as const) {
       if (JSON.stringify(before.server[key]) !== JSON.stringify(after.server[key])) {
         this.log.warn({ [key]: after.server[key] }, `server.${key} changed: restart the proxy to apply it`)
       }
     }
     return { ok: true, changed: true, hash: after.hash }
+  }
+
+  #weightMap (): WeightMap {
+    const map: WeightMap = {}
+    for (const [name, o] of Object.entries(this.overrides.all())) map[name] = Math.round(o.weight * 100)
+    return map
   }
 
   #exportWeights (): void {
@@ -198,28 +184,29 @@ export class Strangler extends EventEmitter {
     })))
   }
 
+  async #metricsText (): Promise<{ contentType: string; body: string }> {
+    const registry = this.metrics.registry
+    if (this.fleet === null) return { contentType: registry.contentType, body: await registry.metrics() }
+    const all = [await registry.getMetricsAsJSON(), ...await this.fleet.metrics()]
+    return { contentType: registry.contentType, body: await AggregatorRegistry.aggregate(all).metrics() }
+  }
+
+  #stopPlane (): Promise<void> {
+    const ms = this.config.server.drainTimeoutMs
+    return this.local !== null ? this.local.drain(ms) : (this.fleet as Fleet).drain(ms)
+  }
+
   /**
-   * Graceful stop: /readyz turns 503, the listener stops accepting, responses
-   * in flight finish (each on a connection that then closes) for up to
-   * server.drainTimeout, WebSockets are closed, then everything is torn down.
+   * Graceful stop: /readyz turns 503, the proxy stops accepting, responses in
+   * flight finish for up to server.drainTimeout, WebSockets are closed, then
+   * the admin listener closes.
    */
   async close (): Promise<void> {
     if (this.#draining) return
     this.#draining = true
     this.#unwatch()
     this.overrides.close()
-    for (const t of this.tunnels) t.destroy()
-    const closed = new Promise<void>(resolve => this.proxy.close(() => resolve()))
-    this.proxy.closeIdleConnections()
-    const sweep = setInterval(() => this.proxy.closeIdleConnections(), 50)
-    let timer: NodeJS.Timeout | undefined
-    const deadline = new Promise<void>(resolve => { timer = setTimeout(resolve, this.config.server.drainTimeoutMs) })
-    await Promise.race([closed, deadline])
-    clearInterval(sweep)
-    clearTimeout(timer)
-    this.proxy.closeAllConnections()
-    await closed
-    this.pools.destroy()
+    await this.#stopPlane()
     await this.admin.close()
   }
 }

@@ -17,9 +17,15 @@ export class Metrics implements ProxyObserver {
   /** Label children resolved once per (context, side): label hashing stays off the hot path. */
   readonly #series = new Map<string, Series>()
 
-  constructor ({ defaults = true }: { defaults?: boolean } = {}) {
-    if (defaults) client.collectDefaultMetrics({ register: this.registry })
-    for (const result of ['success', 'failure']) this.reloads.labels(result).inc(0)
+  /**
+   * `role`: 'all' in a single process; with workers, the primary is 'control'
+   * (reloads, config, weights) and each worker 'data' (requests, process
+   * metrics), and the primary aggregates them. Series a role does not own are
+   * never touched, so the aggregate has each exactly once.
+   */
+  constructor ({ processMetrics = true, role = 'all' }: { processMetrics?: boolean; role?: 'all' | 'control' | 'data' } = {}) {
+    if (processMetrics && role !== 'control') client.collectDefaultMetrics({ register: this.registry })
+    if (role !== 'data') for (const result of ['success', 'failure']) this.reloads.labels(result).inc(0)
   }
 
   #of (context: string, side: Side): Series {

@@ -29,6 +29,8 @@ export interface ServerConfig {
   accessLog: boolean
   /** Time in-flight requests get to finish after SIGTERM. */
   drainTimeoutMs: number
+  /** Proxy worker processes (node:cluster) sharing the proxy port; 1 runs the proxy in the main process. */
+  workers: number
 }
 
 export interface Upstream {

@@ -15,6 +15,8 @@ export interface AdminDeps {
   lastReloadError: () => string[] | null
   ready: () => boolean
   reload: () => ReloadOutcome
+  /** Resolves when the last change reached every proxy worker; a warning when some did not confirm. */
+  synced: () => Promise<string | null>
   overrides: Overrides
   metrics: () => Promise<{ contentType: string; body: string }>
   log: Logger
@@ -117,8 +119,13 @@ export function createAdminServer (deps: AdminDeps): FastifyInstance {
       contextHash: contextFingerprint(ctx)
     })
     deps.log.info({ audit: true, action, context: name, by: 'admin', weight: { from: before, to: weight }, reason, ttlMs: ttlMs ?? null }, `${action} ${name}: weight ${before} → ${weight}`)
+    const unconfirmed = await deps.synced()
+    const warnings = [
+      ...(overrides.persistError === null ? [] : [`The override applies now but could not be saved (${overrides.persistError}); it will not survive a restart.`]),
+      ...(unconfirmed === null ? [] : [unconfirmed])
+    ]
     const status = contextStatus(config, overrides).find(c => c.name === name)
-    return reply.send({ ...status, persisted: overrides.persistError === null, ...(overrides.persistError === null ? {} : { warning: `The override applies now but could not be saved (${overrides.persistError}); it will not survive a restart.` }) })
+    return reply.send({ ...status, persisted: overrides.persistError === null, ...(warnings.length === 0 ? {} : { warning: warnings.join(' ') }) })
   }
 
   app.get('/healthz', async () => ({ status: 'ok' }))
@@ -155,11 +162,13 @@ export function createAdminServer (deps: AdminDeps): FastifyInstance {
     if (ctx === null) return reply
     if (overrides.get(ctx.name) === null) return fail(reply, adminErrors.noOverride(ctx.name))
     await overrides.clear(ctx.name, 'admin', 'cleared through the admin API')
+    await deps.synced()
     return reply.send(contextStatus(deps.config(), overrides).find(c => c.name === ctx.name))
   })
 
   app.post('/reload', { preHandler: authorize }, async (_req, reply) => {
     const result = deps.reload()
+    await deps.synced()
     return result.ok ? reply.send(result) : fail(reply, adminErrors.configInvalid(result.errors))
   })
 

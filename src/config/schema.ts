@@ -36,7 +36,10 @@ export const configSchema = {
         },
         stateFile: { type: 'string', minLength: 1, description: 'Runtime overrides; default strangler-state.json beside the config.' },
         accessLog: { type: 'boolean', description: 'One log line per proxied request. Default false.' },
-        drainTimeout: { $ref: '#/definitions/duration', description: 'Time in-flight requests get after SIGTERM. Default 30s.' }
+        drainTimeout: { $ref: '#/definitions/duration', description: 'Time in-flight requests get after SIGTERM. Default 30s.' },
+        workers: {
+          description: 'Proxy worker processes sharing the port: a number from 1 to 64, or auto for one per core. Default 1.'
+        }
       }
     },
     upstreams: {

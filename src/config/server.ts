@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os'
 import { resolve } from 'node:path'
 import type { HostPort, ServerConfig } from '../types.ts'
 import { formatHostPort, isAddressOrCidr, parseHostPort, sameSocket } from './address.ts'
@@ -32,8 +33,16 @@ export function buildServer (problems: Problems, value: unknown, baseDir: string
     trustProxy: trustProxyAt(problems, server.trustProxy),
     stateFile: resolve(baseDir, stateFile),
     accessLog: server.accessLog === true,
-    drainTimeoutMs: durationAt(problems, ['server', 'drainTimeout'], server.drainTimeout, DEFAULT_DRAIN_MS)
+    drainTimeoutMs: durationAt(problems, ['server', 'drainTimeout'], server.drainTimeout, DEFAULT_DRAIN_MS),
+    workers: workersAt(problems, server.workers)
   }
+}
+
+function workersAt (problems: Problems, value: unknown): number {
+  if (value === 'auto') return availableParallelism()
+  if (value === undefined || (Number.isInteger(value) && (value as number) >= 1 && (value as number) <= 64)) return (value as number | undefined) ?? 1
+  problems.error(['server', 'workers'], `workers must be a number from 1 to 64, or auto (one per core); got ${JSON.stringify(value)}`)
+  return 1
 }
 
 /** The address at path, undefined when absent (use the default), null when invalid. */

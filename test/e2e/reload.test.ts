@@ -87,7 +87,7 @@ t.test('a reload logs one line saying what changed, and closes the pools of upst
   t.same(entry?.upstreams, { added: [], removed: [], changed: ['orders-svc'] })
   t.equal(entry?.trigger, 'signal')
   t.equal(lines.filter(l => l.msg === 'config reloaded').length, 1)
-  t.same(p.pools.origins, [legacy.url], `the pool of ${next.url} is closed`)
+  t.same(p.local?.pools.origins, [legacy.url], `the pool of ${next.url} is closed`)
   t.equal(p.reload('signal').ok, true)
   t.equal(lines.filter(l => l.msg === 'config reloaded').length, 1, 'an unchanged file logs nothing')
 })

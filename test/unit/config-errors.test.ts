@@ -1,4 +1,5 @@
 import t from 'tap'
+import { availableParallelism } from 'node:os'
 import { formatIssue, parseConfig } from '../../src/config/index.ts'
 
 function errors (yaml: string): string[] {
@@ -318,4 +319,15 @@ contexts:
     'routes.yaml:10:13 legacy "nobody" is not a declared upstream (declared: monolith)',
     'routes.yaml:12:13 weight must be between 0 and 100'
   ])
+})
+
+t.test('server.workers: a number from 1 to 64, or auto', async t => {
+  const base = 'upstreams:\n  a: { url: http://a.internal }\ndefault: a\n'
+  for (const [value, col] of [['0', 20], ['1.5', 20], ['"3"', 20], ['[2]', 11], ['65', 20]] as const) {
+    const r = parseConfig(`server: { workers: ${value} }\n${base}`, 'w.yaml', { env: {}, unsetVars: 'error' })
+    t.same(r.errors.map(formatIssue), [`w.yaml:1:${col} workers must be a number from 1 to 64, or auto (one per core); got ${JSON.stringify(JSON.parse(value))}`], value)
+  }
+  t.equal(parseConfig(`server: { workers: 2 }\n${base}`, 'w.yaml', { env: {}, unsetVars: 'error' }).config?.server.workers, 2)
+  t.equal(parseConfig(`server: { workers: auto }\n${base}`, 'w.yaml', { env: {}, unsetVars: 'error' }).config?.server.workers, availableParallelism())
+  t.equal(parseConfig(base, 'w.yaml', { env: {}, unsetVars: 'error' }).config?.server.workers, 1)
 })

@@ -28,7 +28,8 @@ t.test('the example of DESIGN.md parses into the exact Config, defaults filled i
       trustProxy: ['10.0.0.0/8'],
       stateFile: '/var/lib/strangler/state.json',
       accessLog: false,
-      drainTimeoutMs: 30_000
+      drainTimeoutMs: 30_000,
+      workers: 1
     },
     upstreams: upstreams([
       { name: 'monolith', origin: 'http://monolith.internal:8080', basePath: '', host: 'monolith.internal:8080', timeoutMs: 30_000, bodyTimeoutMs: 300_000, preserveHost: false },
@@ -64,7 +65,8 @@ t.test('a minimal config gets every default', async t => {
       trustProxy: [],
       stateFile: '/etc/strangler/strangler-state.json',
       accessLog: false,
-      drainTimeoutMs: 30_000
+      drainTimeoutMs: 30_000,
+      workers: 1
     },
     upstreams: upstreams([{ name: 'app', origin: 'http://app', basePath: '', host: 'app', timeoutMs: 30_000, bodyTimeoutMs: 300_000, preserveHost: false }]),
     default: 'app',
@@ -118,7 +120,8 @@ contexts:
     trustProxy: ['192.0.2.7', 'fd00::/8', '::1'],
     stateFile: path.resolve('deploy/state/overrides.json'),
     accessLog: true,
-    drainTimeoutMs: 90_000
+    drainTimeoutMs: 90_000,
+    workers: 1
   })
   t.strictSame(config.upstreams, upstreams([
     { name: 'legacy', origin: 'https://legacy.example.com:443', basePath: '/base/v1', host: 'legacy.example.com:443', timeoutMs: 250, bodyTimeoutMs: 3_600_000, preserveHost: true },

@@ -27,6 +27,7 @@ function table(...specs: ContextSpec[]): RoutingTable {
       stateFile: '/tmp/state.json',
       accessLog: false,
       drainTimeoutMs: 10000,
+      workers: 1,
     },
     upstreams: { monolith: upstream('monolith'), svc: upstream('svc') },
     default: 'monolith',

@@ -26,6 +26,7 @@ function orders(): CompiledContext {
       stateFile: '/tmp/state.json',
       accessLog: false,
       drainTimeoutMs: 10000,
+      workers: 1,
     },
     upstreams: { monolith: upstream('monolith'), svc: upstream('svc') },
     default: 'monolith',

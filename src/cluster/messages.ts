@@ -1,0 +1,19 @@
+import type { Config } from '../types.ts'
+
+/** Effective weights of overridden contexts, in basis points, by context name. */
+export type WeightMap = Record<string, number>
+
+/** Primary → worker. */
+export type ToWorker =
+  | { t: 'init'; config: Config; weights: WeightMap }
+  | { t: 'config'; id: number; config: Config }
+  | { t: 'weights'; id: number; weights: WeightMap }
+  | { t: 'metrics'; id: number }
+  | { t: 'drain'; timeoutMs: number }
+
+/** Worker → primary. */
+export type FromWorker =
+  | { t: 'hello' }
+  | { t: 'listening'; address: string }
+  | { t: 'ack'; id: number }
+  | { t: 'metrics'; id: number; data: object[] }

@@ -1,0 +1,90 @@
+import type http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { Duplex } from 'node:stream'
+import type { Logger } from 'pino'
+import type { EffectiveWeight } from '../routing/decide.ts'
+import { compileTable } from '../routing/table.ts'
+import type { Config, HostPort } from '../types.ts'
+import { trustList } from './headers.ts'
+import { createProxyServer, type ProxyObserver, type Snapshot } from './server.ts'
+import { UpstreamPools } from './upstreams.ts'
+
+export function snapshotOf (config: Config): Snapshot {
+  return Object.freeze({ table: compileTable(config), trust: trustList(config.server.trustProxy), accessLog: config.server.accessLog })
+}
+
+export function addressOf (server: http.Server): string {
+  const a = server.address() as AddressInfo
+  return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`
+}
+
+/**
+ * The data plane: the proxy listener, its routing snapshot and its upstream
+ * pools. It runs in the main process, or in each worker with `server.workers`.
+ */
+export class DataPlane {
+  #snapshot: Snapshot
+  #draining = false
+  readonly pools = new UpstreamPools()
+  readonly server: http.Server
+  readonly tunnels: Set<Duplex>
+
+  constructor (config: Config, weightOf: EffectiveWeight, observer: ProxyObserver, log: Logger) {
+    this.#snapshot = snapshotOf(config)
+    const { server, tunnels } = createProxyServer({
+      snapshot: () => this.#snapshot,
+      weightOf,
+      pools: this.pools,
+      observer,
+      log,
+      draining: () => this.#draining
+    })
+    this.server = server
+    this.tunnels = tunnels
+  }
+
+  get snapshot (): Snapshot {
+    return this.#snapshot
+  }
+
+  /** Swaps one reference: requests already routed finish on the table they started with. */
+  setConfig (config: Config): void {
+    this.#snapshot = snapshotOf(config)
+    this.pools.retain(Object.values(config.upstreams))
+  }
+
+  listen ({ host, port }: HostPort): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject)
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject)
+        resolve()
+      })
+    })
+  }
+
+  get address (): string {
+    return addressOf(this.server)
+  }
+
+  /**
+   * Stops accepting, lets responses in flight finish (each on a connection that
+   * then closes) for up to `timeoutMs`, closes WebSockets, then tears down.
+   */
+  async drain (timeoutMs: number): Promise<void> {
+    if (this.#draining) return
+    this.#draining = true
+    for (const t of this.tunnels) t.destroy()
+    const closed = new Promise<void>(resolve => this.server.close(() => resolve()))
+    this.server.closeIdleConnections()
+    const sweep = setInterval(() => this.server.closeIdleConnections(), 50)
+    let timer: NodeJS.Timeout | undefined
+    const deadline = new Promise<void>(resolve => { timer = setTimeout(resolve, timeoutMs) })
+    await Promise.race([closed, deadline])
+    clearInterval(sweep)
+    clearTimeout(timer)
+    this.server.closeAllConnections()
+    await closed
+    this.pools.destroy()
+  }
+}
