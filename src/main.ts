@@ -10,6 +10,7 @@ import { Fleet } from './cluster/fleet.ts'
 import type { WeightMap } from './cluster/messages.ts'
 import { diffConfigs } from './config/diff.ts'
 import { formatIssue, loadConfigFile } from './config/index.ts'
+import { ConfigLoader } from './config/loader.ts'
 import { watchConfig } from './config/watch.ts'
 import { Metrics } from './metrics.ts'
 import { addressOf, DataPlane } from './proxy/plane.ts'
@@ -49,6 +50,9 @@ export class Strangler extends EventEmitter {
   #draining = false
   /** The last propagation to the workers: what an admin call waits for. */
   #synced: Promise<string | null> = Promise.resolve(null)
+  /** Reloads run one at a time, in the order they were asked for. */
+  #reloading: Promise<unknown> = Promise.resolve()
+  readonly #loader = new ConfigLoader()
   readonly local: DataPlane | null
   readonly fleet: Fleet | null
   readonly admin: FastifyInstance
@@ -104,7 +108,7 @@ export class Strangler extends EventEmitter {
       await s.#stopPlane()
       throw err
     }
-    if (opts.watch !== false) s.#unwatch = watchConfig(opts.configFile, () => { s.reload('watch') })
+    if (opts.watch !== false) s.#unwatch = watchConfig(opts.configFile, () => { void s.reload('watch') })
     log.info({ hash: loaded.config.hash, listen: s.proxyAddress, admin: s.adminAddress, workers: server.workers, contexts: loaded.config.contexts.length }, 'proxy listening')
     return s
   }
@@ -133,16 +137,22 @@ export class Strangler extends EventEmitter {
     return this.#draining
   }
 
-  /** Validates and compiles the file, then swaps one reference; a bad file changes nothing. */
-  reload (trigger: 'watch' | 'signal' | 'admin'): ReloadResult {
-    const result = this.#reload(trigger)
-    this.metrics.reloads.labels(result.ok ? 'success' : 'failure').inc()
-    this.emit('reload', result)
-    return result
+  /**
+   * Reads and validates the file on a worker thread, compiles the table, then
+   * swaps one reference; a bad file changes nothing.
+   */
+  reload (trigger: 'watch' | 'signal' | 'admin'): Promise<ReloadResult> {
+    const run = this.#reloading.then(() => this.#reload(trigger))
+    this.#reloading = run.catch(() => {})
+    return run.then(result => {
+      this.metrics.reloads.labels(result.ok ? 'success' : 'failure').inc()
+      this.emit('reload', result)
+      return result
+    })
   }
 
-  #reload (trigger: 'watch' | 'signal' | 'admin'): ReloadResult {
-    const loaded = loadConfigFile(this.opts.configFile, { env: this.opts.env, unsetVars: 'error' })
+  async #reload (trigger: 'watch' | 'signal' | 'admin'): Promise<ReloadResult> {
+    const loaded = await this.#loader.load(this.opts.configFile, { env: this.opts.env, unsetVars: 'error' })
     if (loaded.config === null) {
       const errors = loaded.errors.map(formatIssue)
       this.lastError = errors
@@ -208,5 +218,6 @@ export class Strangler extends EventEmitter {
     this.overrides.close()
     await this.#stopPlane()
     await this.admin.close()
+    await this.#loader.close()
   }
 }

@@ -14,7 +14,7 @@ export interface AdminDeps {
   loadedAt: () => Date
   lastReloadError: () => string[] | null
   ready: () => boolean
-  reload: () => ReloadOutcome
+  reload: () => Promise<ReloadOutcome>
   /** Resolves when the last change reached every proxy worker; a warning when some did not confirm. */
   synced: () => Promise<string | null>
   overrides: Overrides
@@ -167,7 +167,7 @@ export function createAdminServer (deps: AdminDeps): FastifyInstance {
   })
 
   app.post('/reload', { preHandler: authorize }, async (_req, reply) => {
-    const result = deps.reload()
+    const result = await deps.reload()
     await deps.synced()
     return result.ok ? reply.send(result) : fail(reply, adminErrors.configInvalid(result.errors))
   })

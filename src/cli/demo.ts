@@ -65,7 +65,7 @@ Roll back at once:
   curl -s ${admin}/status
 
 `)
-  process.on('SIGHUP', () => { s.reload('signal') })
+  process.on('SIGHUP', () => { void s.reload('signal') })
   const stop = (): void => {
     for (const u of upstreams) u.close()
     s.close().then(() => process.exit(0), () => process.exit(1))

@@ -25,7 +25,7 @@ export async function serve (argv: string[]): Promise<number> {
     }
     throw err
   }
-  process.on('SIGHUP', () => { s.reload('signal') })
+  process.on('SIGHUP', () => { void s.reload('signal') })
   let stopping = false
   const stop = (signal: string): void => {
     if (stopping) process.exit(1)

@@ -98,7 +98,7 @@ t.test('an override survives a restart, and a YAML change of that context clears
   t.equal(second.overrides.get('orders')?.reason, 'incident')
 
   writeFileSync(file, routes({ legacy: legacy.url, new: next.url, weight: 50, server: withToken }))
-  t.equal(second.reload('admin').ok, true)
+  t.equal((await second.reload('admin')).ok, true)
   t.equal(second.overrides.get('orders'), null, 'the YAML wins')
   const status = await admin(second, 'GET', '/status')
   t.same(status.json.contexts, [{ name: 'orders', configuredWeight: 50, effectiveWeight: 50, override: null }])

@@ -35,7 +35,7 @@ t.test('an invalid file keeps the last good config serving and reports every err
   const next = await upstream(t, 'new')
   const p = await proxy(t, routes({ legacy: legacy.url, new: next.url, weight: 100 }))
   writeFileSync(p.file, routes({ legacy: legacy.url, new: next.url, weight: 0 }).replace('legacy: monolith', 'legacy: nowhere').replace('weight: 0', 'weight: 250'))
-  const result = p.reload('admin')
+  const result = await p.reload('admin')
   t.equal(result.ok, false)
   if (!result.ok) {
     t.equal(result.errors.length, 2, result.errors.join('\n'))
@@ -62,7 +62,7 @@ t.test('50 reloads during continuous traffic: zero failed requests', async t => 
   const clients = Array.from({ length: 8 }, client)
   for (let i = 1; i <= 50; i++) {
     writeFileSync(p.file, routes({ legacy: legacy.url, new: next.url, weight: i % 2 === 0 ? 0 : 100 }))
-    t.equal(p.reload('admin').ok, true)
+    t.equal((await p.reload('admin')).ok, true)
     const side = i % 2 === 0 ? 'legacy' : 'new'
     // a request sent after the swap sees the new table
     t.equal(await whoAnswers(`${p.base}/api/orders/2`, { agent }), side)
@@ -81,13 +81,40 @@ t.test('a reload logs one line saying what changed, and closes the pools of upst
   await whoAnswers(`${p.base}/api/orders`)
   await whoAnswers(`${p.base}/x`)
   writeFileSync(p.file, routes({ legacy: legacy.url, new: other.url, weight: 30 }))
-  t.equal(p.reload('signal').ok, true)
+  t.equal((await p.reload('signal')).ok, true)
   const entry = lines.find(l => l.msg === 'config reloaded')
   t.same(entry?.contexts, [{ context: 'orders', kind: 'changed', weight: { from: 10, to: 30 }, fields: [] }])
   t.same(entry?.upstreams, { added: [], removed: [], changed: ['orders-svc'] })
   t.equal(entry?.trigger, 'signal')
   t.equal(lines.filter(l => l.msg === 'config reloaded').length, 1)
   t.same(p.local?.pools.origins, [legacy.url], `the pool of ${next.url} is closed`)
-  t.equal(p.reload('signal').ok, true)
+  t.equal((await p.reload('signal')).ok, true)
   t.equal(lines.filter(l => l.msg === 'config reloaded').length, 1, 'an unchanged file logs nothing')
+})
+
+t.test('a 10,000-context file is loaded off the event loop and routes every context', async t => {
+  const legacy = await upstream(t, 'legacy')
+  const next = await upstream(t, 'new')
+  const p = await proxy(t, routes({ legacy: legacy.url, new: next.url, weight: 0 }))
+  let big = `server: { listen: 127.0.0.1:0, admin: 127.0.0.1:0 }\nupstreams:\n  monolith: { url: ${legacy.url} }\n  constructor: { url: ${next.url} }\ndefault: monolith\ncontexts:\n`
+  for (let i = 0; i < 10_000; i++) big += `  c${i}: { match: { paths: [/svc/${i}] }, legacy: monolith, new: constructor, weight: ${i % 2 === 0 ? 100 : 0} }\n`
+  t.ok(big.length > 64 * 1024, 'large enough for the loader thread')
+  writeFileSync(p.file, big)
+  const r = await p.reload('admin')
+  t.equal(r.ok, true)
+  t.equal(p.config.contexts.length, 10_000)
+  t.equal(Object.getPrototypeOf(p.config.upstreams), null, 'the null prototype is restored after the thread')
+  t.equal(await whoAnswers(`${p.base}/svc/9998/x`), 'new')
+  t.equal(await whoAnswers(`${p.base}/svc/9999/x`), 'legacy')
+  t.equal(await whoAnswers(`${p.base}/svc/10000`), 'legacy')
+})
+
+t.test('reloads run in order, one at a time', async t => {
+  const legacy = await upstream(t, 'legacy')
+  const next = await upstream(t, 'new')
+  const p = await proxy(t, routes({ legacy: legacy.url, new: next.url, weight: 0 }))
+  writeFileSync(p.file, routes({ legacy: legacy.url, new: next.url, weight: 100 }).replace(/orders-svc/g, 'constructor'))
+  const results = await Promise.all([p.reload('admin'), p.reload('admin'), p.reload('admin')])
+  t.same(results.map(r => r.ok && r.changed), [true, false, false])
+  t.equal(await whoAnswers(`${p.base}/api/orders`), 'new')
 })

