@@ -172,9 +172,10 @@ export class Strangler extends EventEmitter {
     this.log.info({ audit: true, trigger, by: trigger === 'admin' ? 'admin' : 'config-file', from: before.hash, to: after.hash, ...diff }, 'config reloaded')
     this.overrides.reconcile(after, 'config reload')
     this.#exportWeights()
-    for (const key of ['listen', 'admin', 'stateFile', 'workers'] as const) {
-      if (JSON.stringify(before.server[key]) !== JSON.stringify(after.server[key])) {
-        this.log.warn({ [key]: after.server[key] }, `server.${key} changed: restart the proxy to apply it`)
+    const atStart = { listen: 'listen', admin: 'admin', stateFile: 'stateFile', workers: 'workers', headersTimeoutMs: 'headersTimeout', requestTimeoutMs: 'requestTimeout', maxHeaderBytes: 'maxHeaderBytes' } as const
+    for (const [field, key] of Object.entries(atStart) as Array<[keyof typeof atStart, string]>) {
+      if (JSON.stringify(before.server[field]) !== JSON.stringify(after.server[field])) {
+        this.log.warn({ [key]: after.server[field] }, `server.${key} changed: restart the proxy to apply it`)
       }
     }
     return { ok: true, changed: true, hash: after.hash }

@@ -29,6 +29,14 @@ export interface ServerConfig {
   accessLog: boolean
   /** Time in-flight requests get to finish after SIGTERM. */
   drainTimeoutMs: number
+  /** Time a client has to send the request headers; then 408. */
+  headersTimeoutMs: number
+  /** Time a client has to send the whole request; then 408. */
+  requestTimeoutMs: number
+  /** Largest request head (request line and headers) accepted; larger gets 431. */
+  maxHeaderBytes: number
+  /** Largest request body forwarded; larger gets 413. 0: no limit. */
+  maxBodyBytes: number
   /** Proxy worker processes (node:cluster) sharing the proxy port; 1 runs the proxy in the main process. */
   workers: number
 }

@@ -37,6 +37,10 @@ export const configSchema = {
         stateFile: { type: 'string', minLength: 1, description: 'Runtime overrides; default strangler-state.json beside the config.' },
         accessLog: { type: 'boolean', description: 'One log line per proxied request. Default false.' },
         drainTimeout: { $ref: '#/definitions/duration', description: 'Time in-flight requests get after SIGTERM. Default 30s.' },
+        headersTimeout: { $ref: '#/definitions/duration', description: 'Time a client has to send the request headers. Default 30s.' },
+        requestTimeout: { $ref: '#/definitions/duration', description: 'Time a client has to send the whole request. Default 5m.' },
+        maxHeaderBytes: { type: 'integer', minimum: 1024, maximum: 1048576, description: 'Largest request head accepted; larger gets 431. Default 16384.' },
+        maxBodyBytes: { type: 'integer', minimum: 0, description: 'Largest request body forwarded; larger gets 413. 0 (default) means no limit.' },
         workers: {
           description: 'Proxy worker processes sharing the port: a number from 1 to 64, or auto for one per core. Default 1.'
         }

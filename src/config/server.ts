@@ -34,6 +34,10 @@ export function buildServer (problems: Problems, value: unknown, baseDir: string
     stateFile: resolve(baseDir, stateFile),
     accessLog: server.accessLog === true,
     drainTimeoutMs: durationAt(problems, ['server', 'drainTimeout'], server.drainTimeout, DEFAULT_DRAIN_MS),
+    headersTimeoutMs: durationAt(problems, ['server', 'headersTimeout'], server.headersTimeout, 30_000),
+    requestTimeoutMs: durationAt(problems, ['server', 'requestTimeout'], server.requestTimeout, 300_000),
+    maxHeaderBytes: typeof server.maxHeaderBytes === 'number' ? server.maxHeaderBytes : 16_384,
+    maxBodyBytes: typeof server.maxBodyBytes === 'number' ? server.maxBodyBytes : 0,
     workers: workersAt(problems, server.workers)
   }
 }

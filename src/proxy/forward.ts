@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { PassThrough } from 'node:stream'
+import { PassThrough, Transform, type TransformCallback } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { errorBody, errors, type ErrorDef } from '../errors.ts'
 import type { Side } from '../types.ts'
@@ -10,6 +10,7 @@ export type UpstreamErrorReason = 'refused' | 'reset' | 'timeout' | 'dns' | 'pro
 
 /** Observes every proxied exchange; the defaults do nothing. */
 export interface ForwardObserver {
+  rejectedRequest (reason: 'body_too_large'): void
   /** The response to the client is complete (or failed after its headers), `status` as sent. */
   response (context: string, side: Side, status: number, seconds: number): void
   upstreamError (context: string, side: Side, reason: UpstreamErrorReason): void
@@ -22,6 +23,8 @@ export interface Target {
   headers: string[]
   headersTimeout: number
   bodyTimeout: number
+  /** 0: no limit. */
+  maxBodyBytes: number
   context: string
   side: Side
 }
@@ -48,6 +51,22 @@ export function sendError (res: ServerResponse, e: ErrorDef): void {
   const body = errorBody(e)
   res.writeHead(e.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
   res.end(body)
+}
+
+const TOO_LARGE = 'STRANGLER_BODY_TOO_LARGE'
+
+/** Passes a request body on until it exceeds `limit` bytes, then fails it: the upstream never sees it complete. */
+class BodyLimit extends Transform {
+  #seen = 0
+  constructor (private readonly limit: number) {
+    super()
+  }
+
+  override _transform (chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.#seen += chunk.length
+    if (this.#seen > this.limit) done(Object.assign(new Error('request body too large'), { code: TOO_LARGE }))
+    else done(null, chunk)
+  }
 }
 
 function hasBody (req: IncomingMessage): boolean {
@@ -100,6 +119,12 @@ class Exchange implements Dispatcher.DispatchHandler {
   onError (err: Error): void {
     const { res, target } = this
     if (res.destroyed) return
+    if ((err as NodeJS.ErrnoException).code === TOO_LARGE && !res.headersSent) {
+      this.observer.rejectedRequest('body_too_large')
+      res.shouldKeepAlive = false
+      sendError(res, errors.BODY_TOO_LARGE)
+      return
+    }
     const { reason, error } = classify(err as NodeJS.ErrnoException)
     this.observer.upstreamError(target.context, target.side, reason)
     if (res.headersSent) {
@@ -114,11 +139,11 @@ class Exchange implements Dispatcher.DispatchHandler {
 }
 
 export function forward (req: IncomingMessage, res: ServerResponse, target: Target, observer: ForwardObserver): void {
-  let body: PassThrough | null = null
+  let body: Transform | null = null
   if (hasBody(req)) {
     // undici destroys a failed request's body stream; destroying `req` itself would
     // reset the client's socket before it could be told 502.
-    body = new PassThrough()
+    body = target.maxBodyBytes > 0 ? new BodyLimit(target.maxBodyBytes) : new PassThrough()
     req.pipe(body)
   }
   target.dispatcher.dispatch({

@@ -10,7 +10,7 @@ import { createProxyServer, type ProxyObserver, type Snapshot } from './server.t
 import { UpstreamPools } from './upstreams.ts'
 
 export function snapshotOf (config: Config): Snapshot {
-  return Object.freeze({ table: compileTable(config), trust: trustList(config.server.trustProxy), accessLog: config.server.accessLog })
+  return Object.freeze({ table: compileTable(config), trust: trustList(config.server.trustProxy), accessLog: config.server.accessLog, maxBodyBytes: config.server.maxBodyBytes })
 }
 
 export function addressOf (server: http.Server): string {
@@ -31,7 +31,7 @@ export class DataPlane {
 
   constructor (config: Config, weightOf: EffectiveWeight, observer: ProxyObserver, log: Logger) {
     this.#snapshot = snapshotOf(config)
-    const { server, tunnels } = createProxyServer({
+    const { server, tunnels } = createProxyServer(config.server, {
       snapshot: () => this.#snapshot,
       weightOf,
       pools: this.pools,

@@ -9,16 +9,21 @@ import { forward, sendError, type ForwardObserver } from './forward.ts'
 import { isTrusted, upstreamRequestHeaders } from './headers.ts'
 import { rejectUpgrade, tunnel } from './upgrade.ts'
 import type { UpstreamPools } from './upstreams.ts'
+import type { ServerConfig } from '../types.ts'
 
 /** What the proxy reads once per request. Replaced whole on reload, never mutated. */
 export interface Snapshot {
   table: RoutingTable
   trust: BlockList | null
   accessLog: boolean
+  /** 0: no limit. */
+  maxBodyBytes: number
 }
 
+export type RejectReason = 'bad_path' | 'body_too_large' | 'headers_too_large' | 'timeout' | 'bad_request'
+
 export interface ProxyObserver extends ForwardObserver {
-  rejectedRequest (reason: 'bad_path'): void
+  rejectedRequest (reason: RejectReason): void
 }
 
 export const noopObserver: ProxyObserver = {
@@ -44,7 +49,7 @@ export interface ProxyDeps {
  * answer 404 to methods outside its list (PURGE, PROPFIND) and add per-request
  * objects to the hot path without anything to route.
  */
-export function createProxyServer (deps: ProxyDeps): { server: http.Server; tunnels: Set<Duplex> } {
+export function createProxyServer (limits: ServerConfig, deps: ProxyDeps): { server: http.Server; tunnels: Set<Duplex> } {
   const { pools, observer, log } = deps
   const tunnels = new Set<Duplex>()
 
@@ -58,6 +63,12 @@ export function createProxyServer (deps: ProxyDeps): { server: http.Server; tunn
       return
     }
     const { upstream } = d
+    if (snap.maxBodyBytes > 0 && Number(req.headers['content-length']) > snap.maxBodyBytes) {
+      observer.rejectedRequest('body_too_large')
+      res.shouldKeepAlive = false
+      sendError(res, errors.BODY_TOO_LARGE)
+      return
+    }
     if (snap.accessLog) {
       const started = performance.now()
       res.once('close', () => log.info({ method: req.method, url: req.url, status: res.statusCode, context: d.label, side: d.side, ms: Math.round(performance.now() - started) }, 'request'))
@@ -69,6 +80,7 @@ export function createProxyServer (deps: ProxyDeps): { server: http.Server; tunn
       headers: upstreamRequestHeaders(req.rawHeaders, upstream.host, req.socket.remoteAddress, isTrusted(snap.trust, req.socket.remoteAddress), upstream.preserveHost),
       headersTimeout: upstream.timeoutMs,
       bodyTimeout: upstream.bodyTimeoutMs,
+      maxBodyBytes: snap.maxBodyBytes,
       context: d.label,
       side: d.side
     }, observer)
@@ -93,14 +105,21 @@ export function createProxyServer (deps: ProxyDeps): { server: http.Server; tunn
     }, observer, tunnels)
   }
 
-  const server = http.createServer(onRequest)
+  const server = http.createServer({
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    maxHeaderSize: limits.maxHeaderBytes
+  }, onRequest)
   server.on('upgrade', onUpgrade)
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     if (err.code === 'ECONNRESET' || !socket.writable) {
       socket.destroy()
       return
     }
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request'
+    const [status, reason]: [string, RejectReason] = err.code === 'HPE_HEADER_OVERFLOW'
+      ? ['431 Request Header Fields Too Large', 'headers_too_large']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? ['408 Request Timeout', 'timeout'] : ['400 Bad Request', 'bad_request']
+    observer.rejectedRequest(reason)
     socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`)
   })
   return { server, tunnels }

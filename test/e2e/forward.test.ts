@@ -142,3 +142,23 @@ t.test('non-canonical paths get 400 and never reach an upstream', async t => {
   await get(p.base, { path: '/%61pi/orders/%E2%9C%93%20x' })
   t.equal(legacy.seen[0].url, '/api/orders/%E2%9C%93%20x', 'unreserved escapes decoded, others kept')
 })
+
+t.test('limits: a head over maxHeaderBytes gets 431, a body over maxBodyBytes gets 413 and never reaches the upstream whole', async t => {
+  const legacy = await upstream(t, 'legacy')
+  const p = await proxy(t, routes({ legacy: legacy.url, new: legacy.url, weight: 0, server: '  maxHeaderBytes: 2048\n  maxBodyBytes: 1000' }))
+  const big = await get(p.base, { path: '/x', headers: { 'x-big': 'a'.repeat(4000) } }).catch((err: Error) => err)
+  t.equal((big as { status?: number }).status, 431)
+  const declared = await get(`${p.base}/x`, { method: 'POST', body: 'b'.repeat(1001) })
+  t.equal(declared.status, 413)
+  t.equal(JSON.parse(declared.body).code, 'STRANGLER_BODY_TOO_LARGE')
+  const chunked = await new Promise<number>((resolve, reject) => {
+    const req = http.request(`${p.base}/x`, { method: 'POST', agent: false }, res => { res.resume(); resolve(res.statusCode as number) })
+    req.on('error', reject)
+    req.write('c'.repeat(600))
+    req.end('c'.repeat(600))
+  })
+  t.equal(chunked, 413)
+  const ok = await get(`${p.base}/x`, { method: 'POST', body: 'd'.repeat(1000) })
+  t.equal(ok.status, 200)
+  t.same(legacy.seen.map(s => s.body.length), [1000], 'only the request within the limit arrived whole')
+})

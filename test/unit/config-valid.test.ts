@@ -29,7 +29,11 @@ t.test('the example of DESIGN.md parses into the exact Config, defaults filled i
       stateFile: '/var/lib/strangler/state.json',
       accessLog: false,
       drainTimeoutMs: 30_000,
-      workers: 1
+      workers: 1,
+      headersTimeoutMs: 30_000,
+      requestTimeoutMs: 300_000,
+      maxHeaderBytes: 16_384,
+      maxBodyBytes: 0
     },
     upstreams: upstreams([
       { name: 'monolith', origin: 'http://monolith.internal:8080', basePath: '', host: 'monolith.internal:8080', timeoutMs: 30_000, bodyTimeoutMs: 300_000, preserveHost: false },
@@ -66,7 +70,11 @@ t.test('a minimal config gets every default', async t => {
       stateFile: '/etc/strangler/strangler-state.json',
       accessLog: false,
       drainTimeoutMs: 30_000,
-      workers: 1
+      workers: 1,
+      headersTimeoutMs: 30_000,
+      requestTimeoutMs: 300_000,
+      maxHeaderBytes: 16_384,
+      maxBodyBytes: 0
     },
     upstreams: upstreams([{ name: 'app', origin: 'http://app', basePath: '', host: 'app', timeoutMs: 30_000, bodyTimeoutMs: 300_000, preserveHost: false }]),
     default: 'app',
@@ -121,7 +129,11 @@ contexts:
     stateFile: path.resolve('deploy/state/overrides.json'),
     accessLog: true,
     drainTimeoutMs: 90_000,
-    workers: 1
+    workers: 1,
+    headersTimeoutMs: 30_000,
+    requestTimeoutMs: 300_000,
+    maxHeaderBytes: 16_384,
+    maxBodyBytes: 0
   })
   t.strictSame(config.upstreams, upstreams([
     { name: 'legacy', origin: 'https://legacy.example.com:443', basePath: '/base/v1', host: 'legacy.example.com:443', timeoutMs: 250, bodyTimeoutMs: 3_600_000, preserveHost: true },
