@@ -31,6 +31,7 @@ function contextAt(i: number): Context {
     weight: 25,
     sticky: { header: 'x-user-id' },
     rewrite: {},
+    shadow: null,
   }
 }
 

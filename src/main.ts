@@ -82,6 +82,7 @@ export class Strangler extends EventEmitter {
       reload: () => this.reload('admin'),
       synced: () => this.#synced,
       overrides: this.overrides,
+      shadows: this.local?.shadows ?? null,
       metrics: () => this.#metricsText(),
       log
     })

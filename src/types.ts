@@ -69,6 +69,25 @@ export interface Rewrite {
   addPrefix?: string
 }
 
+/** Dark launch: a share of legacy's traffic is also sent to `new`, and the answers compared. */
+export interface Shadow {
+  /** Percent of the requests legacy serves that are also sent to new, 0–100, two decimals. */
+  percent: number
+  /** Upper-cased methods that may be shadowed (default GET, HEAD, OPTIONS). */
+  methods: string[]
+  /** Request bodies larger than this are not shadowed (they would have to be held in memory). */
+  maxBodyBytes: number
+  /** Lower-cased response headers whose values must match. */
+  headers: string[]
+  /** Dotted JSON paths that always differ; `*` is any key or array element. */
+  ignore: string[]
+  /** Lower-cased request/response headers and dotted JSON paths shown as [redacted] in diffs. */
+  redactHeaders: string[]
+  redactFields: string[]
+  /** Percent of shadowed requests also sent to legacy a second time, to learn fields that differ by themselves. */
+  learnNoise: number
+}
+
 export interface Context {
   name: string
   /** Canonical path prefixes, no trailing slash except the root '/'. */
@@ -83,6 +102,7 @@ export interface Context {
   weight: number
   sticky: Sticky | null
   rewrite: { legacy?: Rewrite; new?: Rewrite }
+  shadow: Shadow | null
 }
 
 export interface Config {

@@ -6,6 +6,7 @@ import { bearerMatches } from './auth.ts'
 import { adminErrors, type AdminError } from './errors.ts'
 import { contextFingerprint, type Overrides } from './overrides.ts'
 import type { Override } from './store.ts'
+import type { ShadowStatus, Shadows } from '../shadow/shadows.ts'
 
 export type ReloadOutcome = { ok: true; changed: boolean; hash: string } | { ok: false; errors: string[] }
 
@@ -18,6 +19,8 @@ export interface AdminDeps {
   /** Resolves when the last change reached every proxy worker; a warning when some did not confirm. */
   synced: () => Promise<string | null>
   overrides: Overrides
+  /** Dark-launch results; null when the proxy runs in worker processes. */
+  shadows: Shadows | null
   metrics: () => Promise<{ contentType: string; body: string }>
   log: Logger
 }
@@ -27,17 +30,21 @@ export interface ContextStatus {
   configuredWeight: number
   effectiveWeight: number
   override: Pick<Override, 'weight' | 'reason' | 'by' | 'at' | 'expiresAt'> | null
+  /** Only for contexts with `shadow` in the config. */
+  shadow?: ShadowStatus | null
 }
 
-export function contextStatus (config: Config, overrides: Overrides): ContextStatus[] {
+export function contextStatus (config: Config, overrides: Overrides, shadows: Shadows | null = null): ContextStatus[] {
   return config.contexts.map(c => {
     const o = overrides.get(c.name)
-    return {
+    const status: ContextStatus = {
       name: c.name,
       configuredWeight: c.weight,
       effectiveWeight: o === null ? c.weight : o.weight,
       override: o === null ? null : { weight: o.weight, reason: o.reason, by: o.by, at: o.at, expiresAt: o.expiresAt }
     }
+    if (c.shadow !== null) status.shadow = shadows === null ? null : shadows.status(c.name, c.shadow)
+    return status
   })
 }
 
@@ -139,8 +146,15 @@ export function createAdminServer (deps: AdminDeps): FastifyInstance {
     return {
       config: { hash: config.hash, loadedAt: deps.loadedAt().toISOString(), lastError: deps.lastReloadError(), file: config.file },
       state: { store: overrides.store.location, lastError: overrides.persistError },
-      contexts: contextStatus(config, overrides)
+      contexts: contextStatus(config, overrides, deps.shadows)
     }
+  })
+
+  app.get<{ Params: { name: string } }>('/contexts/:name/diffs', { preHandler: authorize }, async (req, reply) => {
+    const ctx = contextOr404(req.params.name, reply)
+    if (ctx === null) return reply
+    if (deps.shadows === null) return fail(reply, adminErrors.badRequest('Shadow diffs are kept per process; with server.workers > 1 read strangler_shadow_requests_total instead.'))
+    return { context: ctx.name, shadow: deps.shadows.status(ctx.name, ctx.shadow), diffs: deps.shadows.diffs(ctx.name) }
   })
 
   app.post<{ Params: { name: string } }>('/contexts/:name/rollback', { preHandler: authorize }, async (req, reply) => {

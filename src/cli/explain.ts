@@ -66,6 +66,11 @@ export async function explain (argv: string[]): Promise<number> {
   } else if (ctx.sticky !== null) {
     out.push(`sticky    no ${source} on this request: the side is drawn at random`)
   }
+  const shadow = c.shadow
+  if (shadow !== null) {
+    const applies = shadow.methods.includes(method)
+    out.push(`shadow    ${applies ? `when legacy serves it, ${shadow.percent}% of the time also sent to ${ctx.new.name} (x-strangler-shadow: 1) and the answers compared` : `not shadowed: ${method} is not in shadow.methods (${shadow.methods.join(', ')})`}`)
+  }
   for (const side of ['new', 'legacy'] as const) {
     const p = side === 'new' ? pNew : Math.round((100 - pNew) * 100) / 100
     const up = side === 'new' ? ctx.new : ctx.legacy

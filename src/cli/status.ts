@@ -10,7 +10,13 @@ ${adminOptionsHelp}`
 interface Status {
   config: { hash: string; loadedAt: string; lastError: string[] | null }
   state: { store: string; lastError: string | null }
-  contexts: Array<{ name: string; configuredWeight: number; effectiveWeight: number; override: { reason: string; by: string; at: string; expiresAt: string | null } | null }>
+  contexts: Array<{
+    name: string
+    configuredWeight: number
+    effectiveWeight: number
+    override: { reason: string; by: string; at: string; expiresAt: string | null } | null
+    shadow?: { percent: number; compared: number; matchRate: number | null } | null
+  }>
 }
 
 export function table (rows: string[][]): string {
@@ -30,10 +36,13 @@ export async function status (argv: string[]): Promise<number> {
   let out = `config ${s.config.hash}, loaded ${s.config.loadedAt}\n`
   if (s.config.lastError !== null) out += `last reload FAILED (the config above keeps serving):\n${s.config.lastError.map(e => `  ${e}\n`).join('')}`
   if (s.state.lastError !== null) out += `overrides NOT SAVED: ${s.state.lastError}\n`
-  const rows = [['CONTEXT', 'CONFIGURED', 'EFFECTIVE', 'OVERRIDE']]
+  const shadows = s.contexts.some(c => c.shadow !== undefined)
+  const rows = [['CONTEXT', 'CONFIGURED', 'EFFECTIVE', ...(shadows ? ['SHADOW'] : []), 'OVERRIDE']]
   for (const c of s.contexts) {
     const o = c.override
-    rows.push([c.name, `${c.configuredWeight}%`, `${c.effectiveWeight}%`, o === null ? '-' : `${o.reason} (by ${o.by} at ${o.at}${o.expiresAt === null ? '' : `, expires ${o.expiresAt}`})`])
+    const sh = c.shadow
+    const shadow = sh === undefined ? '-' : sh === null ? 'on (see metrics)' : sh.matchRate === null ? `${sh.percent}%, nothing compared yet` : `${sh.percent}%, ${(sh.matchRate * 100).toFixed(1)}% match of ${sh.compared}`
+    rows.push([c.name, `${c.configuredWeight}%`, `${c.effectiveWeight}%`, ...(shadows ? [shadow] : []), o === null ? '-' : `${o.reason} (by ${o.by} at ${o.at}${o.expiresAt === null ? '' : `, expires ${o.expiresAt}`})`])
   }
   process.stdout.write(`${out}\n${table(rows)}\n`)
   return 0

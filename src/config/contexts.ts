@@ -1,4 +1,4 @@
-import type { Context, Rewrite, Side, Sticky } from '../types.ts'
+import type { Context, Rewrite, Shadow, Side, Sticky } from '../types.ts'
 import type { Path } from './locate.ts'
 import { hostProblem, isToken } from './match.ts'
 import { findOverlaps } from './overlap.ts'
@@ -30,7 +30,8 @@ export function buildContexts (problems: Problems, value: unknown, upstreams: Re
       new: upstreamAt(problems, [...at, 'new'], raw.new, upstreams),
       weight: weightAt(problems, [...at, 'weight'], raw.weight),
       sticky: stickyAt(problems, [...at, 'sticky'], raw.sticky),
-      rewrite: rewriteAt(problems, [...at, 'rewrite'], raw.rewrite, paths.values)
+      rewrite: rewriteAt(problems, [...at, 'rewrite'], raw.rewrite, paths.values),
+      shadow: shadowAt(problems, [...at, 'shadow'], raw.shadow)
     }
     contexts.push(context)
     if (paths.ok && hosts.ok && methods.ok && isRecord(raw.match)) matchable.push(context)
@@ -85,11 +86,36 @@ function listAt (problems: Problems, path: Path, value: unknown, entry: Entry): 
   return { values: [...seen], ok }
 }
 
-function weightAt (problems: Problems, path: Path, value: unknown): number {
+function weightAt (problems: Problems, path: Path, value: unknown, what = 'weight'): number {
   if (typeof value !== 'number' || !(value >= 0 && value <= 100)) return 0
-  if (!TWO_DECIMALS.test(String(value))) problems.error(path, `weight must have at most two decimals (steps of 0.01), not ${value}`)
+  if (!TWO_DECIMALS.test(String(value))) problems.error(path, `${what} must have at most two decimals (steps of 0.01), not ${value}`)
   return value + 0
 }
+
+const SAFE_METHODS = ['GET', 'HEAD', 'OPTIONS']
+const FIELD_PATH = /^(\*|[^.*]+)(\.(\*|[^.*]+))*$/
+
+function shadowAt (problems: Problems, path: Path, value: unknown): Shadow | null {
+  if (!isRecord(value)) return null
+  const compare = isRecord(value.compare) ? value.compare : {}
+  const redact = isRecord(value.redact) ? value.redact : {}
+  const fields = (at: Path, v: unknown): string[] => listAt(problems, at, v, raw =>
+    FIELD_PATH.test(raw) ? { value: raw } : { problem: `"${raw}" is not a dotted field path (such as items.*.updatedAt)` }).values
+  const headers = (at: Path, v: unknown): string[] => listAt(problems, at, v, hostlessHeader).values
+  return {
+    percent: weightAt(problems, [...path, 'percent'], value.percent, 'percent'),
+    methods: value.methods === undefined ? SAFE_METHODS : listAt(problems, [...path, 'methods'], value.methods, methodEntry).values,
+    maxBodyBytes: typeof value.maxBodyBytes === 'number' ? value.maxBodyBytes : 65_536,
+    headers: headers([...path, 'compare', 'headers'], compare.headers),
+    ignore: fields([...path, 'compare', 'ignore'], compare.ignore),
+    redactHeaders: headers([...path, 'redact', 'headers'], redact.headers),
+    redactFields: fields([...path, 'redact', 'fields'], redact.fields),
+    learnNoise: typeof value.learnNoise === 'number' ? value.learnNoise : 5
+  }
+}
+
+const hostlessHeader: Entry = raw =>
+  isToken(raw) ? { value: raw.toLowerCase() } : { problem: `"${raw}" is not a valid header name` }
 
 function stickyAt (problems: Problems, path: Path, value: unknown): Sticky | null {
   if (!isRecord(value)) return null

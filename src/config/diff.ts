@@ -17,7 +17,7 @@ export interface ConfigDiff {
   default?: { from: string; to: string }
 }
 
-const FIELDS = ['match', 'legacy', 'new', 'sticky', 'rewrite'] as const
+const FIELDS = ['match', 'legacy', 'new', 'sticky', 'rewrite', 'shadow'] as const
 
 function matchOf (c: Context): unknown {
   return { paths: c.paths, hosts: c.hosts, methods: c.methods }

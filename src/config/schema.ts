@@ -94,11 +94,40 @@ export const configSchema = {
         new: { type: 'string', description: 'The upstream that replaces it.' },
         weight: { type: 'number', minimum: 0, maximum: 100, description: 'Percent of traffic sent to new, at most two decimals.' },
         sticky: { $ref: '#/definitions/sticky' },
+        shadow: { $ref: '#/definitions/shadow' },
         rewrite: {
           type: 'object',
           additionalProperties: false,
           properties: { legacy: { $ref: '#/definitions/rewrite' }, new: { $ref: '#/definitions/rewrite' } }
         }
+      }
+    },
+    shadow: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['percent'],
+      description: 'Also send a share of the requests legacy serves to new, and compare the answers.',
+      properties: {
+        percent: { type: 'number', minimum: 0, maximum: 100, description: 'Percent of legacy-served requests mirrored to new, at most two decimals.' },
+        methods: stringList('Methods that may be shadowed. Default GET, HEAD, OPTIONS.'),
+        maxBodyBytes: { type: 'integer', minimum: 0, maximum: 1048576, description: 'Request bodies larger than this are not shadowed. Default 65536.' },
+        compare: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            headers: stringList('Response headers whose values must match.'),
+            ignore: stringList('Dotted JSON paths that always differ; * is any key or element.')
+          }
+        },
+        redact: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            headers: stringList('Headers shown as [redacted] in diffs.'),
+            fields: stringList('Dotted JSON paths shown as [redacted] in diffs.')
+          }
+        },
+        learnNoise: { type: 'number', minimum: 0, maximum: 100, description: 'Percent of shadowed requests also sent to legacy twice, to learn fields that differ by themselves. Default 5.' }
       }
     },
     sticky: {

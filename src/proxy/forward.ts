@@ -4,6 +4,7 @@ import type { Dispatcher } from 'undici'
 import { errorBody, errors, type ErrorDef } from '../errors.ts'
 import type { Side } from '../types.ts'
 import { clientResponseHeaders } from './headers.ts'
+import type { Capture } from '../shadow/capture.ts'
 
 /** Why an upstream exchange failed: the `reason` label of strangler_upstream_errors_total. */
 export type UpstreamErrorReason = 'refused' | 'reset' | 'timeout' | 'dns' | 'protocol' | 'tls' | 'other'
@@ -25,6 +26,8 @@ export interface Target {
   bodyTimeout: number
   /** 0: no limit. */
   maxBodyBytes: number
+  /** Observes the answer for a shadow comparison; null for almost every request. */
+  capture: Capture | null
   context: string
   side: Side
 }
@@ -102,22 +105,26 @@ class Exchange implements Dispatcher.DispatchHandler {
   onHeaders (statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     if (statusCode < 200) return true
     this.status = statusCode
+    this.target.capture?.head(statusCode, rawHeaders)
     this.res.writeHead(statusCode, statusText, clientResponseHeaders(rawHeaders))
     this.res.on('drain', resume)
     return true
   }
 
   onData (chunk: Buffer): boolean {
+    this.target.capture?.data(chunk)
     return this.res.write(chunk)
   }
 
   onComplete (): void {
+    this.target.capture?.end()
     this.res.end()
     this.observer.response(this.target.context, this.target.side, this.status, (performance.now() - this.started) / 1000)
   }
 
   onError (err: Error): void {
     const { res, target } = this
+    target.capture?.fail(err)
     if (res.destroyed) return
     if ((err as NodeJS.ErrnoException).code === TOO_LARGE && !res.headersSent) {
       this.observer.rejectedRequest('body_too_large')

@@ -8,6 +8,7 @@ import type { Config, HostPort } from '../types.ts'
 import { trustList } from './headers.ts'
 import { createProxyServer, type ProxyObserver, type Snapshot } from './server.ts'
 import { UpstreamPools } from './upstreams.ts'
+import { Shadows } from '../shadow/shadows.ts'
 
 export function snapshotOf (config: Config): Snapshot {
   return Object.freeze({ table: compileTable(config), trust: trustList(config.server.trustProxy), accessLog: config.server.accessLog, maxBodyBytes: config.server.maxBodyBytes })
@@ -28,10 +29,13 @@ export class DataPlane {
   readonly pools = new UpstreamPools()
   readonly server: http.Server
   readonly tunnels: Set<Duplex>
+  readonly shadows: Shadows
 
   constructor (config: Config, weightOf: EffectiveWeight, observer: ProxyObserver, log: Logger) {
     this.#snapshot = snapshotOf(config)
+    this.shadows = new Shadows(this.pools, observer)
     const { server, tunnels } = createProxyServer(config.server, {
+      shadows: this.shadows,
       snapshot: () => this.#snapshot,
       weightOf,
       pools: this.pools,

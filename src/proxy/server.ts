@@ -9,7 +9,8 @@ import { forward, sendError, type ForwardObserver } from './forward.ts'
 import { isTrusted, upstreamRequestHeaders } from './headers.ts'
 import { rejectUpgrade, tunnel } from './upgrade.ts'
 import type { UpstreamPools } from './upstreams.ts'
-import type { ServerConfig } from '../types.ts'
+import type { ServerConfig, Upstream } from '../types.ts'
+import type { ShadowObserver, Shadows } from '../shadow/shadows.ts'
 
 /** What the proxy reads once per request. Replaced whole on reload, never mutated. */
 export interface Snapshot {
@@ -22,17 +23,20 @@ export interface Snapshot {
 
 export type RejectReason = 'bad_path' | 'body_too_large' | 'headers_too_large' | 'timeout' | 'bad_request'
 
-export interface ProxyObserver extends ForwardObserver {
+export interface ProxyObserver extends ForwardObserver, ShadowObserver {
   rejectedRequest (reason: RejectReason): void
 }
 
 export const noopObserver: ProxyObserver = {
   response () {},
   upstreamError () {},
-  rejectedRequest () {}
+  rejectedRequest () {},
+  shadowResult () {}
 }
 
 export interface ProxyDeps {
+  /** Dark launch; null where shadowing is not wired (it is, wherever contexts can ask for it). */
+  shadows: Shadows | null
   /** The current snapshot; read once when a request arrives. */
   snapshot: () => Snapshot
   weightOf: EffectiveWeight
@@ -73,11 +77,16 @@ export function createProxyServer (limits: ServerConfig, deps: ProxyDeps): { ser
       const started = performance.now()
       res.once('close', () => log.info({ method: req.method, url: req.url, status: res.statusCode, context: d.label, side: d.side, ms: Math.round(performance.now() - started) }, 'request'))
     }
+    const trusted = isTrusted(snap.trust, req.socket.remoteAddress)
+    const capture = d.side === 'legacy' && d.context?.context.shadow != null && deps.shadows !== null
+      ? deps.shadows.start(d.context, req, d.canonicalPath, d.query, (u: Upstream) => upstreamRequestHeaders(req.rawHeaders, u.host, req.socket.remoteAddress, trusted, u.preserveHost))
+      : null
     forward(req, res, {
       dispatcher: pools.get(upstream),
       origin: upstream.origin,
       path: d.path,
-      headers: upstreamRequestHeaders(req.rawHeaders, upstream.host, req.socket.remoteAddress, isTrusted(snap.trust, req.socket.remoteAddress), upstream.preserveHost),
+      capture,
+      headers: upstreamRequestHeaders(req.rawHeaders, upstream.host, req.socket.remoteAddress, trusted, upstream.preserveHost),
       headersTimeout: upstream.timeoutMs,
       bodyTimeout: upstream.bodyTimeoutMs,
       maxBodyBytes: snap.maxBodyBytes,

@@ -16,6 +16,9 @@ export interface Decision {
   upstream: Upstream
   /** Path and query as the upstream receives them. */
   path: string
+  /** The canonical request path and its query ('' or '?…'), before any rewrite. */
+  canonicalPath: string
+  query: string
 }
 
 /** The effective weight of a context in basis points (0–10000): configured, or overridden at run time. */
@@ -35,10 +38,10 @@ export function decide (
   const ctx = matchContext(table, host, method, canonical.path)
   if (ctx === null) {
     const upstream = table.defaultUpstream
-    return { context: null, label: 'default', side: 'legacy', upstream, path: forwardPath(upstream, undefined, canonical.path, canonical.query) }
+    return { context: null, label: 'default', side: 'legacy', upstream, path: forwardPath(upstream, undefined, canonical.path, canonical.query), canonicalPath: canonical.path, query: canonical.query }
   }
   const key = ctx.sticky === null ? undefined : stickyKey(ctx.sticky, headers)
   const side = pickSide(ctx, weightOf(ctx), key)
   const upstream = side === 'new' ? ctx.new : ctx.legacy
-  return { context: ctx, label: ctx.name, side, upstream, path: forwardPath(upstream, ctx.rewrite[side], canonical.path, canonical.query) }
+  return { context: ctx, label: ctx.name, side, upstream, path: forwardPath(upstream, ctx.rewrite[side], canonical.path, canonical.query), canonicalPath: canonical.path, query: canonical.query }
 }

@@ -63,7 +63,7 @@ t.test('diff: weights from → to, sticky users that move, added and removed con
     'orders    10% → 35%  25% of its traffic moves legacy → new; 25% of sticky users change side',
     'carts     50% → 20%  30% of its traffic moves new → legacy; match changed',
     'payments  0% → 5%    added at 5% to new',
-    'search    0% → 0%    removed: its traffic goes to the default upstream "monolith"',
+    'search    (same)     new, shadow changed',
     'upstreams added: payments-svc',
     'upstreams changed: orders-svc', ''].join('\n'))
   const same = await run(['diff', `${FIX}/old.yaml`, `${FIX}/old.yaml`])
@@ -89,6 +89,13 @@ t.test('explain: context, side and probability, and the path the upstream receiv
     'legacy        90%  monolith receives /api/orders', ''].join('\n'))
   const none = await run(['explain', `${FIX}/old.yaml`, 'POST', '/api/carts'])
   t.equal(none.stdout, 'request   POST /api/carts\ncontext   none: the default upstream serves it\nupstream  monolith (http://monolith.internal:8080) receives /api/carts\n')
+  const shadow = await run(['explain', `${FIX}/new.yaml`, 'GET', '/search?q=x'])
+  t.equal(shadow.stdout, [
+    'request   GET /search?q=x',
+    'context   search (paths /search; hosts any; methods any)',
+    'shadow    when legacy serves it, 12.5% of the time also sent to orders-svc (x-strangler-shadow: 1) and the answers compared',
+    'new            0%  orders-svc receives /search?q=x',
+    'legacy       100%  monolith receives /search?q=x', ''].join('\n'))
   const bad = await run(['explain', `${FIX}/old.yaml`, 'GET', '/api/%2e%2e/admin'])
   t.equal(bad.stdout, 'GET /api/%2e%2e/admin\nrefused: 400 STRANGLER_BAD_PATH (not a canonical path); no upstream sees it\n')
 })

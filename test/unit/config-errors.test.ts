@@ -70,7 +70,7 @@ t.test('YAML 1.1 is refused (yes/no booleans, merge keys)', async t => {
 t.test('unknown keys point at the key and suggest the closest known one', async t => {
   t.strictSame(errors(withContext('      paths: [/api/orders]', '    wieght: 30\n    colour: blue\n')), [
     'routes.yaml:14:5 unknown key "wieght" (did you mean "weight"?)',
-    'routes.yaml:15:5 unknown key "colour" (allowed: match, legacy, new, weight, sticky, rewrite)'
+    'routes.yaml:15:5 unknown key "colour" (allowed: match, legacy, new, weight, sticky, shadow, rewrite)'
   ])
   t.strictSame(errors(`${BASE}contxts: {}\n`), ['routes.yaml:7:1 unknown key "contxts" (did you mean "contexts"?)'])
 })
@@ -330,4 +330,18 @@ t.test('server.workers: a number from 1 to 64, or auto', async t => {
   t.equal(parseConfig(`server: { workers: 2 }\n${base}`, 'w.yaml', { env: {}, unsetVars: 'error' }).config?.server.workers, 2)
   t.equal(parseConfig(`server: { workers: auto }\n${base}`, 'w.yaml', { env: {}, unsetVars: 'error' }).config?.server.workers, availableParallelism())
   t.equal(parseConfig(base, 'w.yaml', { env: {}, unsetVars: 'error' }).config?.server.workers, 1)
+})
+
+t.test('shadow: percent with two decimals, valid methods, headers and field paths', async t => {
+  const base = 'upstreams:\n  a: { url: http://a.internal }\n  b: { url: http://b.internal }\ndefault: a\ncontexts:\n  c:\n    match: { paths: [/c] }\n    legacy: a\n    new: b\n    weight: 0\n    shadow:\n'
+  const check = (shadow: string): string[] => parseConfig(base + shadow, 's.yaml', { env: {}, unsetVars: 'error' }).errors.map(formatIssue)
+  t.same(check('      percent: 0.125\n'), ['s.yaml:12:16 percent must have at most two decimals (steps of 0.01), not 0.125'])
+  t.same(check('      percent: 5\n      methods: ["GE T"]\n'), ['s.yaml:13:17 method "GE T" is not a valid HTTP method name'])
+  t.same(check('      percent: 5\n      compare: { ignore: [a..b], headers: ["x y"] }\n'), [
+    's.yaml:13:27 "a..b" is not a dotted field path (such as items.*.updatedAt)',
+    's.yaml:13:44 "x y" is not a valid header name'
+  ])
+  t.same(check('      percnt: 5\n'), ['s.yaml:11:5 shadow is missing required key "percent"', 's.yaml:12:7 unknown key "percnt" (did you mean "percent"?)'])
+  const ok = parseConfig(base + '      percent: 12.5\n      compare: { headers: [ETag], ignore: [items.*.updatedAt] }\n', 's.yaml', { env: {}, unsetVars: 'error' })
+  t.same(ok.config?.contexts[0].shadow, { percent: 12.5, methods: ['GET', 'HEAD', 'OPTIONS'], maxBodyBytes: 65536, headers: ['etag'], ignore: ['items.*.updatedAt'], redactHeaders: [], redactFields: [], learnNoise: 5 })
 })

@@ -49,7 +49,8 @@ t.test('the example of DESIGN.md parses into the exact Config, defaults filled i
       new: 'orders-svc',
       weight: 25,
       sticky: { header: 'x-user-id' },
-      rewrite: { new: { stripPrefix: '/api' } }
+      rewrite: { new: { stripPrefix: '/api' } },
+      shadow: null
     }]
   }
   t.strictSame(result.config, expected)
@@ -149,9 +150,10 @@ contexts:
       new: 'next',
       weight: 0.5,
       sticky: { cookie: 'Session_ID' },
-      rewrite: { legacy: { addPrefix: '/v1' }, new: {} }
+      rewrite: { legacy: { addPrefix: '/v1' }, new: {} },
+      shadow: null
     },
-    { name: 'writes', paths: ['/'], hosts: ['*.example.com'], methods: null, legacy: 'legacy', new: 'next', weight: 100, sticky: null, rewrite: {} }
+    { name: 'writes', paths: ['/'], hosts: ['*.example.com'], methods: null, legacy: 'legacy', new: 'next', weight: 100, sticky: null, rewrite: {}, shadow: null }
   ])
 })
 

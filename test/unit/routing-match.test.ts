@@ -43,6 +43,7 @@ function table(...specs: ContextSpec[]): RoutingTable {
       weight: 0,
       sticky: null,
       rewrite: {},
+      shadow: null,
       ...spec,
     })),
   }

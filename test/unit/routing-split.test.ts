@@ -45,6 +45,7 @@ function orders(): CompiledContext {
         weight: 30,
         sticky: { header: 'x-user-id' },
         rewrite: {},
+        shadow: null,
       },
     ],
   }

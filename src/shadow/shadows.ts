@@ -1,0 +1,220 @@
+import { EventEmitter } from 'node:events'
+import type { IncomingMessage } from 'node:http'
+import type { Dispatcher } from 'undici'
+import { forwardPath } from '../routing/rewrite.ts'
+import type { CompiledContext } from '../routing/table.ts'
+import type { Shadow, Upstream } from '../types.ts'
+import type { UpstreamPools } from '../proxy/upstreams.ts'
+import { Capture } from './capture.ts'
+import { compare, fieldPatterns, generalise, matchesAny, type Captured, type Difference, type FieldPattern } from './compare.ts'
+
+export type ShadowResult = 'match' | 'mismatch' | 'error' | 'dropped'
+
+export interface ShadowObserver {
+  shadowResult (context: string, result: ShadowResult): void
+}
+
+export interface DiffRecord {
+  at: string
+  /** Method and path; the query string is never kept (it may hold user data). */
+  request: string
+  legacyStatus: number
+  newStatus: number | null
+  differences: Difference[]
+}
+
+export interface ShadowStatus {
+  percent: number
+  /** Comparisons in the recent window (the last 1,000). */
+  compared: number
+  /** Share of them that matched, 0–1; null before the first. */
+  matchRate: number | null
+  totals: Record<ShadowResult, number>
+  noisyFields: string[]
+}
+
+export interface ShadowBudget {
+  /** Shadow exchanges in flight at most; past it, shadows are dropped and counted. */
+  concurrency: number
+  /** Bytes of each response kept for comparison; longer bodies are compared by hash. */
+  captureBytes: number
+}
+
+export const DEFAULT_BUDGET: ShadowBudget = Object.freeze({ concurrency: 32, captureBytes: 256 * 1024 })
+
+const WINDOW = 1000
+const KEPT_DIFFS = 20
+const MAX_NOISE = 100
+const SAFE = new Set(['GET', 'HEAD', 'OPTIONS'])
+
+class ContextStats {
+  readonly window = new Uint8Array(WINDOW)
+  filled = 0
+  next = 0
+  matched = 0
+  readonly totals: Record<ShadowResult, number> = { match: 0, mismatch: 0, error: 0, dropped: 0 }
+  readonly diffs: DiffRecord[] = []
+  readonly noise = new Set<string>()
+  noisePatterns: FieldPattern[] = []
+
+  compared (match: boolean): void {
+    if (this.filled === WINDOW) this.matched -= this.window[this.next]
+    else this.filled++
+    this.window[this.next] = match ? 1 : 0
+    this.matched += match ? 1 : 0
+    this.next = (this.next + 1) % WINDOW
+  }
+
+  learn (paths: string[]): void {
+    for (const p of paths) if (this.noise.size < MAX_NOISE) this.noise.add(generalise(p))
+    this.noisePatterns = fieldPatterns([...this.noise])
+  }
+}
+
+function redactValue (d: Difference, shadow: Shadow, redactFields: readonly FieldPattern[]): Difference {
+  const header = d.path.startsWith('header:') ? d.path.slice(7) : null
+  const field = d.path.startsWith('body.') ? d.path.slice(5).split('.') : null
+  const hidden = (header !== null && shadow.redactHeaders.includes(header)) || (field !== null && redactFields.length > 0 &&
+    redactFields.some(p => p.length <= field.length && matchesAny([p], field.slice(0, p.length))))
+  return hidden ? { path: d.path, legacy: '[redacted]', new: '[redacted]' } : d
+}
+
+/**
+ * Dark launch: mirrors a share of legacy-served requests to the new side,
+ * compares the answers, and keeps per-context results. It never delays the
+ * client: the shadow is sent on its own, and legacy's answer is only observed.
+ */
+export class Shadows extends EventEmitter {
+  #inflight = 0
+  readonly #stats = new Map<string, ContextStats>()
+
+  constructor (private readonly pools: UpstreamPools, private readonly observer: ShadowObserver, private readonly budget: ShadowBudget = DEFAULT_BUDGET) {
+    super()
+  }
+
+  get inflight (): number {
+    return this.#inflight
+  }
+
+  #statsOf (name: string): ContextStats {
+    let s = this.#stats.get(name)
+    if (s === undefined) {
+      s = new ContextStats()
+      this.#stats.set(name, s)
+    }
+    return s
+  }
+
+  /** Emits 'result' (context, result) after counting it. */
+  #record (name: string, result: ShadowResult): void {
+    this.#statsOf(name).totals[result]++
+    this.observer.shadowResult(name, result)
+    this.emit('result', name, result)
+  }
+
+  /**
+   * For a request legacy is about to serve: decides whether to shadow it, and if
+   * so sends it to new and returns the Capture that legacy's answer is fed into.
+   * `headersFor` builds the upstream request headers for a given upstream.
+   */
+  start (ctx: CompiledContext, req: IncomingMessage, path: string, query: string, headersFor: (u: Upstream) => string[]): Capture | null {
+    const shadow = ctx.context.shadow as Shadow
+    const method = req.method as string
+    if (!shadow.methods.includes(method) || Math.random() * 100 >= shadow.percent) return null
+    const stats = this.#statsOf(ctx.name)
+    const length = req.headers['content-length']
+    const chunked = req.headers['transfer-encoding'] !== undefined
+    const withBody = chunked || (length !== undefined && length !== '0')
+    if (this.#inflight >= this.budget.concurrency || (withBody && Number(length) > shadow.maxBodyBytes)) {
+      this.#record(ctx.name, 'dropped')
+      return null
+    }
+    this.#inflight++
+    const learn = SAFE.has(method) && !withBody && shadow.learnNoise > 0 && Math.random() * 100 < shadow.learnNoise
+    let waiting = learn ? 3 : 2
+    const got: { legacy?: Captured | null; next?: Captured | null; again?: Captured | null } = {}
+    const settle = (): void => {
+      if (--waiting > 0) return
+      this.#inflight--
+      this.#compare(ctx, shadow, stats, `${method} ${path}`, got.legacy ?? null, got.next ?? null, got.again ?? null)
+    }
+    const capture = (slot: 'legacy' | 'next' | 'again'): Capture => new Capture(this.budget.captureBytes, c => {
+      got[slot] = c
+      settle()
+    })
+    const send = (u: Upstream, side: 'legacy' | 'new', body: Buffer | null, into: Capture): void => {
+      const headers = headersFor(u)
+      headers.push('x-strangler-shadow', '1')
+      this.#send(u, forwardPath(u, ctx.rewrite[side], path, query), method, headers, body, into)
+    }
+    if (!withBody) {
+      send(ctx.new, 'new', null, capture('next'))
+      if (learn) send(ctx.legacy, 'legacy', null, capture('again'))
+    } else {
+      // Hold the body (it is small: checked above, and again as it streams), then send it.
+      const parts: Buffer[] = []
+      let size = 0
+      const next = capture('next')
+      const onData = (c: Buffer): void => {
+        size += c.length
+        if (size > shadow.maxBodyBytes) {
+          req.off('data', onData)
+          req.off('end', onEnd)
+          next.fail(new Error('request body over shadow.maxBodyBytes'))
+        } else parts.push(c)
+      }
+      const onEnd = (): void => send(ctx.new, 'new', Buffer.concat(parts), next)
+      req.on('data', onData)
+      req.once('end', onEnd)
+      req.once('close', () => { if (!req.complete) next.fail(new Error('the client did not send its whole body')) })
+    }
+    return capture('legacy')
+  }
+
+  #send (u: Upstream, path: string, method: string, headers: string[], body: Buffer | null, into: Capture): void {
+    this.pools.get(u).request({
+      origin: u.origin, path, method: method as Dispatcher.HttpMethod, headers, body, headersTimeout: u.timeoutMs, bodyTimeout: u.bodyTimeoutMs
+    }).then(res => {
+      const raw: string[] = []
+      for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) raw.push(k, Array.isArray(v) ? v.join(', ') : v)
+      into.head(res.statusCode, raw)
+      res.body.on('data', (c: Buffer) => into.data(c))
+      res.body.on('end', () => into.end())
+      res.body.on('error', (err: Error) => into.fail(err))
+    }, (err: Error) => into.fail(err))
+  }
+
+  #compare (ctx: CompiledContext, shadow: Shadow, stats: ContextStats, request: string, legacy: Captured | null, next: Captured | null, again: Captured | null): void {
+    const ignore = fieldPatterns(shadow.ignore)
+    if (legacy !== null && again !== null) {
+      stats.learn(compare(legacy, again, shadow.headers, ignore).map(d => d.path))
+    }
+    if (legacy === null || next === null) {
+      this.#record(ctx.name, legacy === null ? 'dropped' : 'error')
+      if (next === null && legacy !== null) this.#keep(stats, { at: new Date().toISOString(), request, legacyStatus: legacy.status, newStatus: null, differences: [{ path: 'exchange', legacy: legacy.status, new: 'no answer (refused, reset, timeout or body too large)' }] }, shadow)
+      return
+    }
+    const differences = compare(legacy, next, shadow.headers, [...ignore, ...stats.noisePatterns])
+    const match = differences.length === 0
+    stats.compared(match)
+    this.#record(ctx.name, match ? 'match' : 'mismatch')
+    if (!match) this.#keep(stats, { at: new Date().toISOString(), request, legacyStatus: legacy.status, newStatus: next.status, differences }, shadow)
+  }
+
+  #keep (stats: ContextStats, record: DiffRecord, shadow: Shadow): void {
+    const redactFields = fieldPatterns(shadow.redactFields)
+    record.differences = record.differences.map(d => redactValue(d, shadow, redactFields))
+    stats.diffs.push(record)
+    if (stats.diffs.length > KEPT_DIFFS) stats.diffs.shift()
+  }
+
+  status (name: string, shadow: Shadow | null): ShadowStatus | null {
+    if (shadow === null) return null
+    const s = this.#stats.get(name) ?? new ContextStats()
+    return { percent: shadow.percent, compared: s.filled, matchRate: s.filled === 0 ? null : s.matched / s.filled, totals: { ...s.totals }, noisyFields: [...s.noise] }
+  }
+
+  diffs (name: string): DiffRecord[] {
+    return [...(this.#stats.get(name)?.diffs ?? [])].reverse()
+  }
+}
