@@ -5,6 +5,7 @@ import { check, checkHelp } from './cli/check.ts'
 import { demo, demoHelp } from './cli/demo.ts'
 import { diff, diffHelp } from './cli/diff.ts'
 import { explain, explainHelp } from './cli/explain.ts'
+import { previewHelp, previewToken } from './cli/preview.ts'
 import { serve, serveHelp } from './cli/serve.ts'
 import { status, statusHelp } from './cli/status.ts'
 
@@ -21,7 +22,8 @@ const commands: Record<string, Command> = {
   demo: { run: demo, help: demoHelp },
   rollback: { run: rollback, help: rollbackHelp },
   weight: { run: weight, help: weightHelp },
-  status: { run: status, help: statusHelp }
+  status: { run: status, help: statusHelp },
+  'preview-token': { run: previewToken, help: previewHelp }
 }
 
 const usage = `Usage: strangler <command> [options]
@@ -35,6 +37,7 @@ Commands:
   rollback  send all of a context to legacy now (admin API)
   weight    set a context's effective weight now (admin API)
   status    what is live: config version, weights, overrides (admin API)
+  preview-token  a signed token that sends a tester to one side of a context
 
 Run 'strangler <command> --help' for a command's options.`
 

@@ -68,7 +68,8 @@ export class Strangler extends EventEmitter {
     this.metrics = new Metrics({ processMetrics: opts.processMetrics !== false, role: workers > 1 ? 'control' : 'all' })
     this.metrics.setConfig(config.hash)
     this.overrides = new Overrides(opts.store ?? new FileStore(config.server.stateFile), log)
-    this.local = workers > 1 ? null : new DataPlane(config, this.overrides.weightOf, this.metrics, log)
+    const secret = opts.env.STRANGLER_PREVIEW_SECRET
+    this.local = workers > 1 ? null : new DataPlane(config, this.overrides.weightOf, this.metrics, log, secret === undefined || secret === '' ? null : secret)
     this.fleet = workers > 1 ? new Fleet(config, {}, workers, log) : null
     this.overrides.on('change', () => {
       this.#exportWeights()

@@ -13,6 +13,7 @@ export class Metrics implements ProxyObserver {
   readonly reloads = new Counter({ name: 'strangler_config_reloads_total', help: 'Config reloads, by result.', labelNames: ['result'] as const, registers: [this.registry] })
   readonly configInfo = new Gauge({ name: 'strangler_config_info', help: 'The config in force (value 1), by hash.', labelNames: ['hash'] as const, registers: [this.registry] })
   readonly shadow = new Counter({ name: 'strangler_shadow_requests_total', help: 'Shadowed requests, by context and result: match, mismatch, error (new did not answer), dropped (over budget or body too large).', labelNames: ['context', 'result'] as const, registers: [this.registry] })
+  readonly preview = new Counter({ name: 'strangler_preview_requests_total', help: 'Requests carrying a preview token, by context and result: accepted, or ignored as malformed, bad_signature, expired, wrong_context.', labelNames: ['context', 'result'] as const, registers: [this.registry] })
   readonly rejected = new Counter({ name: 'strangler_rejected_requests_total', help: 'Requests refused before routing, by reason.', labelNames: ['reason'] as const, registers: [this.registry] })
 
   /** Label children resolved once per (context, side): label hashing stays off the hot path. */
@@ -55,6 +56,10 @@ export class Metrics implements ProxyObserver {
 
   shadowResult (context: string, result: string): void {
     this.shadow.labels(context, result).inc()
+  }
+
+  previewResult (context: string, result: string): void {
+    this.preview.labels(context, result).inc()
   }
 
   rejectedRequest (reason: string): void {

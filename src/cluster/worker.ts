@@ -37,7 +37,7 @@ process.on('message', (m: ToWorker) => {
   switch (m.t) {
     case 'init':
       setWeights(m.weights)
-      plane = new DataPlane(m.config, weightOf, metrics, log)
+      plane = new DataPlane(m.config, weightOf, metrics, log, process.env.STRANGLER_PREVIEW_SECRET === undefined || process.env.STRANGLER_PREVIEW_SECRET === '' ? null : process.env.STRANGLER_PREVIEW_SECRET)
       plane.listen(m.config.server.listen).then(
         () => send({ t: 'listening', address: (plane as DataPlane).address }),
         (err: Error) => {

@@ -6,6 +6,15 @@ const HOP_BY_HOP = new Set([
   'trailer', 'upgrade', 'proxy-authorization', 'expect', 'http2-settings'
 ])
 
+/** The proxy's own request headers: a client can never set them for an upstream. */
+const INTERNAL = new Set(['x-strangler-preview', 'x-strangler-shadow'])
+
+/** Removes the preview cookie from a Cookie header value ('' when nothing else is left). */
+function withoutPreviewCookie (value: string): string {
+  if (!value.includes('strangler_preview')) return value
+  return value.split(';').filter(pair => pair.split('=', 1)[0].trim() !== 'strangler_preview').join(';').trim()
+}
+
 /** Client-supplied forwarding headers, believed only from a trusted peer. */
 const FORWARDING = new Set(['forwarded', 'x-real-ip', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port', 'x-forwarded-prefix'])
 
@@ -65,7 +74,12 @@ export function upstreamRequestHeaders (
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i].toLowerCase()
     const value = raw[i + 1]
-    if (HOP_BY_HOP.has(name) || (listed !== null && listed.has(name))) continue
+    if (HOP_BY_HOP.has(name) || INTERNAL.has(name) || (listed !== null && listed.has(name))) continue
+    if (name === 'cookie') {
+      const kept = withoutPreviewCookie(value)
+      if (kept !== '') out.push(raw[i], kept)
+      continue
+    }
     if (name === 'host') {
       clientHost = value
       continue

@@ -9,6 +9,7 @@ import { trustList } from './headers.ts'
 import { createProxyServer, type ProxyObserver, type Snapshot } from './server.ts'
 import { UpstreamPools } from './upstreams.ts'
 import { Shadows } from '../shadow/shadows.ts'
+import { previewer } from '../routing/preview.ts'
 
 export function snapshotOf (config: Config): Snapshot {
   return Object.freeze({ table: compileTable(config), trust: trustList(config.server.trustProxy), accessLog: config.server.accessLog, maxBodyBytes: config.server.maxBodyBytes })
@@ -31,11 +32,13 @@ export class DataPlane {
   readonly tunnels: Set<Duplex>
   readonly shadows: Shadows
 
-  constructor (config: Config, weightOf: EffectiveWeight, observer: ProxyObserver, log: Logger) {
+  /** `previewSecret`: STRANGLER_PREVIEW_SECRET; null turns preview tokens off. */
+  constructor (config: Config, weightOf: EffectiveWeight, observer: ProxyObserver, log: Logger, previewSecret: string | null) {
     this.#snapshot = snapshotOf(config)
     this.shadows = new Shadows(this.pools, observer)
     const { server, tunnels } = createProxyServer(config.server, {
       shadows: this.shadows,
+      preview: previewer(previewSecret, (context, result) => observer.previewResult(context, result)),
       snapshot: () => this.#snapshot,
       weightOf,
       pools: this.pools,

@@ -3,7 +3,7 @@ import type { BlockList } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
 import { errors } from '../errors.ts'
-import { decide, type EffectiveWeight } from '../routing/decide.ts'
+import { decide, type EffectiveWeight, type Preview } from '../routing/decide.ts'
 import type { RoutingTable } from '../routing/table.ts'
 import { forward, sendError, type ForwardObserver } from './forward.ts'
 import { isTrusted, upstreamRequestHeaders } from './headers.ts'
@@ -11,6 +11,7 @@ import { rejectUpgrade, tunnel } from './upgrade.ts'
 import type { UpstreamPools } from './upstreams.ts'
 import type { ServerConfig, Upstream } from '../types.ts'
 import type { ShadowObserver, Shadows } from '../shadow/shadows.ts'
+import type { PreviewResult } from '../routing/preview.ts'
 
 /** What the proxy reads once per request. Replaced whole on reload, never mutated. */
 export interface Snapshot {
@@ -24,6 +25,7 @@ export interface Snapshot {
 export type RejectReason = 'bad_path' | 'body_too_large' | 'headers_too_large' | 'timeout' | 'bad_request'
 
 export interface ProxyObserver extends ForwardObserver, ShadowObserver {
+  previewResult (context: string, result: PreviewResult): void
   rejectedRequest (reason: RejectReason): void
 }
 
@@ -31,7 +33,8 @@ export const noopObserver: ProxyObserver = {
   response () {},
   upstreamError () {},
   rejectedRequest () {},
-  shadowResult () {}
+  shadowResult () {},
+  previewResult () {}
 }
 
 export interface ProxyDeps {
@@ -40,6 +43,8 @@ export interface ProxyDeps {
   /** The current snapshot; read once when a request arrives. */
   snapshot: () => Snapshot
   weightOf: EffectiveWeight
+  /** Preview tokens: a valid one picks the side. */
+  preview: Preview
   pools: UpstreamPools
   observer: ProxyObserver
   log: Logger
@@ -60,7 +65,7 @@ export function createProxyServer (limits: ServerConfig, deps: ProxyDeps): { ser
   function onRequest (req: IncomingMessage, res: ServerResponse): void {
     if (deps.draining()) res.shouldKeepAlive = false
     const snap = deps.snapshot()
-    const d = decide(snap.table, deps.weightOf, req.method as string, req.url as string, req.headers)
+    const d = decide(snap.table, deps.weightOf, req.method as string, req.url as string, req.headers, deps.preview)
     if (d === null) {
       observer.rejectedRequest('bad_path')
       sendError(res, errors.BAD_PATH)
@@ -98,7 +103,7 @@ export function createProxyServer (limits: ServerConfig, deps: ProxyDeps): { ser
   function onUpgrade (req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy())
     const snap = deps.snapshot()
-    const d = decide(snap.table, deps.weightOf, req.method as string, req.url as string, req.headers)
+    const d = decide(snap.table, deps.weightOf, req.method as string, req.url as string, req.headers, deps.preview)
     if (d === null) {
       observer.rejectedRequest('bad_path')
       rejectUpgrade(socket, errors.BAD_PATH)

@@ -28,9 +28,14 @@ export const configuredWeight: EffectiveWeight = ctx => ctx.weightBp
 
 type Headers = Record<string, string | string[] | undefined>
 
+/** The side a valid preview token names for this context, or null (no token, or one that does not apply). */
+export type Preview = (ctx: CompiledContext, headers: Headers) => Side | null
+
+export const noPreview: Preview = () => null
+
 /** null when the path is not canonical (the request gets 400 and reaches no upstream). */
 export function decide (
-  table: RoutingTable, weightOf: EffectiveWeight, method: string, rawUrl: string, headers: Headers
+  table: RoutingTable, weightOf: EffectiveWeight, method: string, rawUrl: string, headers: Headers, preview: Preview = noPreview
 ): Decision | null {
   const canonical = canonicalize(rawUrl)
   if (canonical === null) return null
@@ -40,8 +45,7 @@ export function decide (
     const upstream = table.defaultUpstream
     return { context: null, label: 'default', side: 'legacy', upstream, path: forwardPath(upstream, undefined, canonical.path, canonical.query), canonicalPath: canonical.path, query: canonical.query }
   }
-  const key = ctx.sticky === null ? undefined : stickyKey(ctx.sticky, headers)
-  const side = pickSide(ctx, weightOf(ctx), key)
+  const side = preview(ctx, headers) ?? pickSide(ctx, weightOf(ctx), ctx.sticky === null ? undefined : stickyKey(ctx.sticky, headers))
   const upstream = side === 'new' ? ctx.new : ctx.legacy
   return { context: ctx, label: ctx.name, side, upstream, path: forwardPath(upstream, ctx.rewrite[side], canonical.path, canonical.query), canonicalPath: canonical.path, query: canonical.query }
 }

@@ -48,7 +48,7 @@ t.test('usage errors exit 2; --help exits 0', async t => {
   t.equal((await run(['serve', '--bogus'])).code, 2)
   t.equal((await run(['frobnicate'])).code, 2)
   t.equal((await run([])).code, 2)
-  for (const c of ['serve', 'check', 'diff', 'explain', 'rollback', 'weight', 'status', 'demo']) {
+  for (const c of ['serve', 'check', 'diff', 'explain', 'rollback', 'weight', 'status', 'demo', 'preview-token']) {
     const r = await run([c, '--help'])
     t.equal(r.code, 0, c)
     t.match(r.stdout, `Usage: strangler ${c}`)
