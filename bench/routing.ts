@@ -32,6 +32,7 @@ function contextAt(i: number): Context {
     sticky: { header: 'x-user-id' },
     rewrite: {},
     shadow: null,
+    fallback: null,
   }
 }
 

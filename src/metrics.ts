@@ -14,6 +14,7 @@ export class Metrics implements ProxyObserver {
   readonly configInfo = new Gauge({ name: 'strangler_config_info', help: 'The config in force (value 1), by hash.', labelNames: ['hash'] as const, registers: [this.registry] })
   readonly shadow = new Counter({ name: 'strangler_shadow_requests_total', help: 'Shadowed requests, by context and result: match, mismatch, error (new did not answer), dropped (over budget or body too large).', labelNames: ['context', 'result'] as const, registers: [this.registry] })
   readonly preview = new Counter({ name: 'strangler_preview_requests_total', help: 'Requests carrying a preview token, by context and result: accepted, or ignored as malformed, bad_signature, expired, wrong_context.', labelNames: ['context', 'result'] as const, registers: [this.registry] })
+  readonly fallbacks = new Counter({ name: 'strangler_fallbacks_total', help: 'Requests retried on legacy after new failed before answering, by context and reason: refused, reset, timeout, 5xx.', labelNames: ['context', 'reason'] as const, registers: [this.registry] })
   readonly rejected = new Counter({ name: 'strangler_rejected_requests_total', help: 'Requests refused before routing, by reason.', labelNames: ['reason'] as const, registers: [this.registry] })
 
   /** Label children resolved once per (context, side): label hashing stays off the hot path. */
@@ -60,6 +61,10 @@ export class Metrics implements ProxyObserver {
 
   previewResult (context: string, result: string): void {
     this.preview.labels(context, result).inc()
+  }
+
+  fallback (context: string, reason: string): void {
+    this.fallbacks.labels(context, reason).inc()
   }
 
   rejectedRequest (reason: string): void {

@@ -88,6 +88,16 @@ export interface Shadow {
   learnNoise: number
 }
 
+/** Retry an idempotent request on legacy, once, when new fails before its response headers. */
+export interface Fallback {
+  /** Also when new answers 5xx. */
+  on5xx: boolean
+  /** Upper-cased methods that may be retried (default GET, HEAD, OPTIONS). */
+  methods: string[]
+  /** Bodies up to this size are held so they can be replayed; larger ones are never retried. */
+  maxBodyBytes: number
+}
+
 export interface Context {
   name: string
   /** Canonical path prefixes, no trailing slash except the root '/'. */
@@ -103,6 +113,7 @@ export interface Context {
   sticky: Sticky | null
   rewrite: { legacy?: Rewrite; new?: Rewrite }
   shadow: Shadow | null
+  fallback: Fallback | null
 }
 
 export interface Config {

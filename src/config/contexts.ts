@@ -1,4 +1,4 @@
-import type { Context, Rewrite, Shadow, Side, Sticky } from '../types.ts'
+import type { Context, Fallback, Rewrite, Shadow, Side, Sticky } from '../types.ts'
 import type { Path } from './locate.ts'
 import { hostProblem, isToken } from './match.ts'
 import { findOverlaps } from './overlap.ts'
@@ -31,7 +31,8 @@ export function buildContexts (problems: Problems, value: unknown, upstreams: Re
       weight: weightAt(problems, [...at, 'weight'], raw.weight),
       sticky: stickyAt(problems, [...at, 'sticky'], raw.sticky),
       rewrite: rewriteAt(problems, [...at, 'rewrite'], raw.rewrite, paths.values),
-      shadow: shadowAt(problems, [...at, 'shadow'], raw.shadow)
+      shadow: shadowAt(problems, [...at, 'shadow'], raw.shadow),
+      fallback: fallbackAt(problems, [...at, 'fallback'], raw.fallback)
     }
     contexts.push(context)
     if (paths.ok && hosts.ok && methods.ok && isRecord(raw.match)) matchable.push(context)
@@ -111,6 +112,27 @@ function shadowAt (problems: Problems, path: Path, value: unknown): Shadow | nul
     redactHeaders: headers([...path, 'redact', 'headers'], redact.headers),
     redactFields: fields([...path, 'redact', 'fields'], redact.fields),
     learnNoise: typeof value.learnNoise === 'number' ? value.learnNoise : 5
+  }
+}
+
+function fallbackAt (problems: Problems, path: Path, value: unknown): Fallback | null {
+  if (value === undefined || value === false) return null
+  const defaults: Fallback = { on5xx: false, methods: SAFE_METHODS, maxBodyBytes: 0 }
+  if (value === true) return defaults
+  if (!isRecord(value)) {
+    problems.error(path, 'fallback must be true, false, or a mapping with on5xx, methods and maxBodyBytes')
+    return null
+  }
+  for (const key of Object.keys(value)) {
+    if (!['on5xx', 'methods', 'maxBodyBytes'].includes(key)) problems.error([...path, key], `unknown key "${key}" (allowed: on5xx, methods, maxBodyBytes)`, 'key')
+  }
+  if (value.on5xx !== undefined && typeof value.on5xx !== 'boolean') problems.error([...path, 'on5xx'], 'on5xx must be true or false')
+  const big = value.maxBodyBytes
+  if (big !== undefined && !(Number.isInteger(big) && (big as number) >= 0 && (big as number) <= 1_048_576)) problems.error([...path, 'maxBodyBytes'], 'maxBodyBytes must be a whole number of bytes from 0 to 1048576')
+  return {
+    on5xx: value.on5xx === true,
+    methods: value.methods === undefined ? SAFE_METHODS : listAt(problems, [...path, 'methods'], value.methods, methodEntry).values,
+    maxBodyBytes: typeof big === 'number' && Number.isInteger(big) && big >= 0 ? big : 0
   }
 }
 

@@ -95,6 +95,9 @@ export const configSchema = {
         weight: { type: 'number', minimum: 0, maximum: 100, description: 'Percent of traffic sent to new, at most two decimals.' },
         sticky: { $ref: '#/definitions/sticky' },
         shadow: { $ref: '#/definitions/shadow' },
+        fallback: {
+          description: 'true, or {on5xx, methods, maxBodyBytes}: retry on legacy, once, when new refuses, resets or times out before answering.'
+        },
         rewrite: {
           type: 'object',
           additionalProperties: false,

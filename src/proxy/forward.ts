@@ -12,6 +12,7 @@ export type UpstreamErrorReason = 'refused' | 'reset' | 'timeout' | 'dns' | 'pro
 /** Observes every proxied exchange; the defaults do nothing. */
 export interface ForwardObserver {
   rejectedRequest (reason: 'body_too_large'): void
+  fallback (context: string, reason: string): void
   /** The response to the client is complete (or failed after its headers), `status` as sent. */
   response (context: string, side: Side, status: number, seconds: number): void
   upstreamError (context: string, side: Side, reason: UpstreamErrorReason): void
@@ -28,6 +29,10 @@ export interface Target {
   maxBodyBytes: number
   /** Observes the answer for a shadow comparison; null for almost every request. */
   capture: Capture | null
+  /** Where to retry, once, when this side fails before its response headers (the context's `fallback`). */
+  fallback: Target | null
+  /** Retry on a 5xx answer too. */
+  fallbackOn5xx: boolean
   context: string
   side: Side
 }
@@ -85,12 +90,16 @@ function hasBody (req: IncomingMessage): boolean {
 class Exchange implements Dispatcher.DispatchHandler {
   private abort: ((err?: Error) => void) | null = null
   private status = 0
-  private readonly started = performance.now()
+  private retried = false
 
   constructor (
     private readonly res: ServerResponse,
     private readonly target: Target,
-    private readonly observer: ForwardObserver
+    private readonly observer: ForwardObserver,
+    private readonly method: string,
+    /** A body held in memory, replayable; null for no body (or a streamed one, which is never retried). */
+    private readonly replay: Buffer | null,
+    private readonly started = performance.now()
   ) {
     res.once('close', () => {
       if (!res.writableFinished && this.abort !== null) this.abort()
@@ -102,8 +111,22 @@ class Exchange implements Dispatcher.DispatchHandler {
     else this.abort = abort
   }
 
+  /** Sends the request to the fallback target instead; this exchange then ends silently. */
+  private retry (reason: string): boolean {
+    const next = this.target.fallback
+    if (next === null || this.retried || this.res.headersSent || this.res.destroyed) return false
+    this.retried = true
+    this.observer.fallback(this.target.context, reason)
+    dispatch(this.res, next, this.observer, this.method, this.replay, this.started)
+    return true
+  }
+
   onHeaders (statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     if (statusCode < 200) return true
+    if (statusCode >= 500 && this.target.fallbackOn5xx && this.retry('5xx')) {
+      this.abort?.()
+      return false
+    }
     this.status = statusCode
     this.target.capture?.head(statusCode, rawHeaders)
     this.res.writeHead(statusCode, statusText, clientResponseHeaders(rawHeaders))
@@ -125,7 +148,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   onError (err: Error): void {
     const { res, target } = this
     target.capture?.fail(err)
-    if (res.destroyed) return
+    if (res.destroyed || this.retried) return
     if ((err as NodeJS.ErrnoException).code === TOO_LARGE && !res.headersSent) {
       this.observer.rejectedRequest('body_too_large')
       res.shouldKeepAlive = false
@@ -134,6 +157,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     }
     const { reason, error } = classify(err as NodeJS.ErrnoException)
     this.observer.upstreamError(target.context, target.side, reason)
+    if ((reason === 'refused' || reason === 'reset' || reason === 'timeout') && this.retry(reason)) return
     if (res.headersSent) {
       // A short body must never look complete: abort the client connection.
       res.destroy(err)
@@ -145,6 +169,18 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 }
 
+function dispatch (res: ServerResponse, target: Target, observer: ForwardObserver, method: string, body: Buffer | Transform | null, started?: number): void {
+  target.dispatcher.dispatch({
+    origin: target.origin,
+    path: target.path,
+    method: method as Dispatcher.HttpMethod,
+    headers: target.headers,
+    body,
+    headersTimeout: target.headersTimeout,
+    bodyTimeout: target.bodyTimeout
+  }, new Exchange(res, target, observer, method, body instanceof Buffer ? body : null, started))
+}
+
 export function forward (req: IncomingMessage, res: ServerResponse, target: Target, observer: ForwardObserver): void {
   let body: Transform | null = null
   if (hasBody(req)) {
@@ -153,13 +189,15 @@ export function forward (req: IncomingMessage, res: ServerResponse, target: Targ
     body = target.maxBodyBytes > 0 ? new BodyLimit(target.maxBodyBytes) : new PassThrough()
     req.pipe(body)
   }
-  target.dispatcher.dispatch({
-    origin: target.origin,
-    path: target.path,
-    method: req.method as Dispatcher.HttpMethod,
-    headers: target.headers,
-    body,
-    headersTimeout: target.headersTimeout,
-    bodyTimeout: target.bodyTimeout
-  }, new Exchange(res, target, observer))
+  dispatch(res, target, observer, req.method as string, body)
+}
+
+/**
+ * Forwards a request whose body (at most `limit` bytes, announced by
+ * Content-Length) is first held in memory, so that a fallback can replay it.
+ */
+export function forwardHeld (req: IncomingMessage, res: ServerResponse, target: Target, observer: ForwardObserver): void {
+  const parts: Buffer[] = []
+  req.on('data', (c: Buffer) => parts.push(c))
+  req.once('end', () => dispatch(res, target, observer, req.method as string, Buffer.concat(parts)))
 }

@@ -5,11 +5,13 @@ import type { Logger } from 'pino'
 import { errors } from '../errors.ts'
 import { decide, type EffectiveWeight, type Preview } from '../routing/decide.ts'
 import type { RoutingTable } from '../routing/table.ts'
-import { forward, sendError, type ForwardObserver } from './forward.ts'
+import { forward, forwardHeld, sendError, type ForwardObserver, type Target } from './forward.ts'
+import { forwardPath } from '../routing/rewrite.ts'
+import type { Capture } from '../shadow/capture.ts'
 import { isTrusted, upstreamRequestHeaders } from './headers.ts'
 import { rejectUpgrade, tunnel } from './upgrade.ts'
 import type { UpstreamPools } from './upstreams.ts'
-import type { ServerConfig, Upstream } from '../types.ts'
+import type { ServerConfig, Side, Upstream } from '../types.ts'
 import type { ShadowObserver, Shadows } from '../shadow/shadows.ts'
 import type { PreviewResult } from '../routing/preview.ts'
 
@@ -34,7 +36,8 @@ export const noopObserver: ProxyObserver = {
   upstreamError () {},
   rejectedRequest () {},
   shadowResult () {},
-  previewResult () {}
+  previewResult () {},
+  fallback () {}
 }
 
 export interface ProxyDeps {
@@ -86,18 +89,41 @@ export function createProxyServer (limits: ServerConfig, deps: ProxyDeps): { ser
     const capture = d.side === 'legacy' && d.context?.context.shadow != null && deps.shadows !== null
       ? deps.shadows.start(d.context, req, d.canonicalPath, d.query, (u: Upstream) => upstreamRequestHeaders(req.rawHeaders, u.host, req.socket.remoteAddress, trusted, u.preserveHost))
       : null
-    forward(req, res, {
+    const target = targetFor(upstream, d.path, d.label, d.side, req, trusted, snap.maxBodyBytes, capture)
+    const fb = d.side === 'new' ? d.context?.context.fallback ?? null : null
+    if (fb === null || d.context === null || !fb.methods.includes(req.method as string)) {
+      forward(req, res, target, observer)
+      return
+    }
+    const length = req.headers['content-length']
+    const bodyless = req.headers['transfer-encoding'] === undefined && (length === undefined || length === '0')
+    const held = !bodyless && req.headers['transfer-encoding'] === undefined && Number(length) <= fb.maxBodyBytes
+    if (!bodyless && !held) {
+      forward(req, res, target, observer)
+      return
+    }
+    const legacy = d.context.legacy
+    target.fallback = targetFor(legacy, forwardPath(legacy, d.context.rewrite.legacy, d.canonicalPath, d.query), d.label, 'legacy', req, trusted, snap.maxBodyBytes, null)
+    target.fallbackOn5xx = fb.on5xx
+    if (held) forwardHeld(req, res, target, observer)
+    else forward(req, res, target, observer)
+  }
+
+  function targetFor (upstream: Upstream, path: string, label: string, side: Side, req: IncomingMessage, trusted: boolean, maxBodyBytes: number, capture: Capture | null): Target {
+    return {
       dispatcher: pools.get(upstream),
       origin: upstream.origin,
-      path: d.path,
+      path,
       capture,
+      fallback: null,
+      fallbackOn5xx: false,
       headers: upstreamRequestHeaders(req.rawHeaders, upstream.host, req.socket.remoteAddress, trusted, upstream.preserveHost),
       headersTimeout: upstream.timeoutMs,
       bodyTimeout: upstream.bodyTimeoutMs,
-      maxBodyBytes: snap.maxBodyBytes,
-      context: d.label,
-      side: d.side
-    }, observer)
+      maxBodyBytes,
+      context: label,
+      side
+    }
   }
 
   function onUpgrade (req: IncomingMessage, socket: Duplex, head: Buffer): void {

@@ -70,7 +70,7 @@ t.test('YAML 1.1 is refused (yes/no booleans, merge keys)', async t => {
 t.test('unknown keys point at the key and suggest the closest known one', async t => {
   t.strictSame(errors(withContext('      paths: [/api/orders]', '    wieght: 30\n    colour: blue\n')), [
     'routes.yaml:14:5 unknown key "wieght" (did you mean "weight"?)',
-    'routes.yaml:15:5 unknown key "colour" (allowed: match, legacy, new, weight, sticky, shadow, rewrite)'
+    'routes.yaml:15:5 unknown key "colour" (allowed: match, legacy, new, weight, sticky, shadow, fallback, rewrite)'
   ])
   t.strictSame(errors(`${BASE}contxts: {}\n`), ['routes.yaml:7:1 unknown key "contxts" (did you mean "contexts"?)'])
 })
@@ -344,4 +344,18 @@ t.test('shadow: percent with two decimals, valid methods, headers and field path
   t.same(check('      percnt: 5\n'), ['s.yaml:11:5 shadow is missing required key "percent"', 's.yaml:12:7 unknown key "percnt" (did you mean "percent"?)'])
   const ok = parseConfig(base + '      percent: 12.5\n      compare: { headers: [ETag], ignore: [items.*.updatedAt] }\n', 's.yaml', { env: {}, unsetVars: 'error' })
   t.same(ok.config?.contexts[0].shadow, { percent: 12.5, methods: ['GET', 'HEAD', 'OPTIONS'], maxBodyBytes: 65536, headers: ['etag'], ignore: ['items.*.updatedAt'], redactHeaders: [], redactFields: [], learnNoise: 5 })
+})
+
+t.test('fallback: true, or a mapping of on5xx, methods and maxBodyBytes', async t => {
+  const base = 'upstreams:\n  a: { url: http://a.internal }\n  b: { url: http://b.internal }\ndefault: a\ncontexts:\n  c:\n    match: { paths: [/c] }\n    legacy: a\n    new: b\n    weight: 0\n'
+  const parse = (fallback: string) => parseConfig(`${base}    fallback: ${fallback}\n`, 'f.yaml', { env: {}, unsetVars: 'error' })
+  t.same(parse('true').config?.contexts[0].fallback, { on5xx: false, methods: ['GET', 'HEAD', 'OPTIONS'], maxBodyBytes: 0 })
+  t.equal(parse('false').config?.contexts[0].fallback, null)
+  t.same(parse('{ on5xx: true, methods: [get, PUT], maxBodyBytes: 1024 }').config?.contexts[0].fallback, { on5xx: true, methods: ['GET', 'PUT'], maxBodyBytes: 1024 })
+  t.same(parse('yes please').errors.map(formatIssue), ['f.yaml:11:15 fallback must be true, false, or a mapping with on5xx, methods and maxBodyBytes'])
+  t.same(parse('{ on5xx: maybe, retries: 3, maxBodyBytes: -1 }').errors.map(formatIssue), [
+    'f.yaml:11:24 on5xx must be true or false',
+    'f.yaml:11:31 unknown key "retries" (allowed: on5xx, methods, maxBodyBytes)',
+    'f.yaml:11:57 maxBodyBytes must be a whole number of bytes from 0 to 1048576'
+  ])
 })

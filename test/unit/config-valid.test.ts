@@ -50,7 +50,8 @@ t.test('the example of DESIGN.md parses into the exact Config, defaults filled i
       weight: 25,
       sticky: { header: 'x-user-id' },
       rewrite: { new: { stripPrefix: '/api' } },
-      shadow: null
+      shadow: null,
+      fallback: null
     }]
   }
   t.strictSame(result.config, expected)
@@ -151,9 +152,10 @@ contexts:
       weight: 0.5,
       sticky: { cookie: 'Session_ID' },
       rewrite: { legacy: { addPrefix: '/v1' }, new: {} },
-      shadow: null
+      shadow: null,
+      fallback: null
     },
-    { name: 'writes', paths: ['/'], hosts: ['*.example.com'], methods: null, legacy: 'legacy', new: 'next', weight: 100, sticky: null, rewrite: {}, shadow: null }
+    { name: 'writes', paths: ['/'], hosts: ['*.example.com'], methods: null, legacy: 'legacy', new: 'next', weight: 100, sticky: null, rewrite: {}, shadow: null, fallback: null }
   ])
 })
 

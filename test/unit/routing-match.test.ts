@@ -44,6 +44,7 @@ function table(...specs: ContextSpec[]): RoutingTable {
       sticky: null,
       rewrite: {},
       shadow: null,
+      fallback: null,
       ...spec,
     })),
   }

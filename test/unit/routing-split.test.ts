@@ -46,6 +46,7 @@ function orders(): CompiledContext {
         sticky: { header: 'x-user-id' },
         rewrite: {},
         shadow: null,
+        fallback: null,
       },
     ],
   }
