@@ -33,6 +33,8 @@ function contextAt(i: number): Context {
     rewrite: {},
     shadow: null,
     fallback: null,
+    guard: null,
+    ramp: null,
   }
 }
 

@@ -13,6 +13,8 @@ import { formatIssue, loadConfigFile } from './config/index.ts'
 import { ConfigLoader } from './config/loader.ts'
 import { watchConfig } from './config/watch.ts'
 import { Metrics } from './metrics.ts'
+import { Safety, type Clock } from './safety/safety.ts'
+import type { ProxyObserver } from './proxy/server.ts'
 import { addressOf, DataPlane } from './proxy/plane.ts'
 import type { Config } from './types.ts'
 
@@ -26,6 +28,8 @@ export interface StartOptions {
   store?: OverrideStore
   /** Export Node's process metrics too (default true). */
   processMetrics?: boolean
+  /** Time for guard windows and ramp schedules (tests move it by hand). */
+  clock?: Clock
 }
 
 export type ReloadResult =
@@ -35,6 +39,24 @@ export type ReloadResult =
 export class StartError extends Error {
   constructor (readonly errors: string[]) {
     super(`invalid config:\n${errors.join('\n')}`)
+  }
+}
+
+/** Metrics see every event; guards see responses and fallbacks. */
+function observe (metrics: Metrics, safety: Safety): ProxyObserver {
+  return {
+    response: (c, side, status, seconds) => {
+      metrics.response(c, side, status, seconds)
+      safety.response(c, side, status, seconds)
+    },
+    fallback: (c, reason) => {
+      metrics.fallback(c, reason)
+      safety.fallback(c)
+    },
+    upstreamError: (c, side, reason) => metrics.upstreamError(c, side, reason),
+    rejectedRequest: reason => metrics.rejectedRequest(reason),
+    shadowResult: (c, result) => metrics.shadowResult(c, result),
+    previewResult: (c, result) => metrics.previewResult(c, result)
   }
 }
 
@@ -58,6 +80,7 @@ export class Strangler extends EventEmitter {
   readonly admin: FastifyInstance
   readonly metrics: Metrics
   readonly overrides: Overrides
+  readonly safety: Safety
   lastError: string[] | null = null
   loadedAt = new Date()
 
@@ -68,8 +91,10 @@ export class Strangler extends EventEmitter {
     this.metrics = new Metrics({ processMetrics: opts.processMetrics !== false, role: workers > 1 ? 'control' : 'all' })
     this.metrics.setConfig(config.hash)
     this.overrides = new Overrides(opts.store ?? new FileStore(config.server.stateFile), log)
+    this.safety = new Safety(() => this.config, this.overrides, log, ctx => this.metrics.guardTrips.labels(ctx).inc(), opts.clock)
+    this.safety.configure(config)
     const secret = opts.env.STRANGLER_PREVIEW_SECRET
-    this.local = workers > 1 ? null : new DataPlane(config, this.overrides.weightOf, this.metrics, log, secret === undefined || secret === '' ? null : secret)
+    this.local = workers > 1 ? null : new DataPlane(config, this.overrides.weightOf, observe(this.metrics, this.safety), log, secret === undefined || secret === '' ? null : secret)
     this.fleet = workers > 1 ? new Fleet(config, {}, workers, log) : null
     this.overrides.on('change', () => {
       this.#exportWeights()
@@ -84,6 +109,7 @@ export class Strangler extends EventEmitter {
       synced: () => this.#synced,
       overrides: this.overrides,
       shadows: this.local?.shadows ?? null,
+      safety: c => this.safety.status(c),
       metrics: () => this.#metricsText(),
       log
     })
@@ -98,6 +124,8 @@ export class Strangler extends EventEmitter {
     const s = new Strangler({ ...opts, env }, log, loaded.config)
     await s.overrides.restore(loaded.config)
     s.#exportWeights()
+    await s.safety.tick()
+    s.safety.start()
     const { server } = loaded.config
     if (s.local !== null) await s.local.listen(server.listen)
     else {
@@ -173,6 +201,7 @@ export class Strangler extends EventEmitter {
     const diff = diffConfigs(before, after)
     this.log.info({ audit: true, trigger, by: trigger === 'admin' ? 'admin' : 'config-file', from: before.hash, to: after.hash, ...diff }, 'config reloaded')
     this.overrides.reconcile(after, 'config reload')
+    this.safety.configure(after)
     this.#exportWeights()
     const atStart = { listen: 'listen', admin: 'admin', stateFile: 'stateFile', workers: 'workers', headersTimeoutMs: 'headersTimeout', requestTimeoutMs: 'requestTimeout', maxHeaderBytes: 'maxHeaderBytes' } as const
     for (const [field, key] of Object.entries(atStart) as Array<[keyof typeof atStart, string]>) {
@@ -218,6 +247,7 @@ export class Strangler extends EventEmitter {
     if (this.#draining) return
     this.#draining = true
     this.#unwatch()
+    this.safety.stop()
     this.overrides.close()
     await this.#stopPlane()
     await this.admin.close()

@@ -15,6 +15,7 @@ export class Metrics implements ProxyObserver {
   readonly shadow = new Counter({ name: 'strangler_shadow_requests_total', help: 'Shadowed requests, by context and result: match, mismatch, error (new did not answer), dropped (over budget or body too large).', labelNames: ['context', 'result'] as const, registers: [this.registry] })
   readonly preview = new Counter({ name: 'strangler_preview_requests_total', help: 'Requests carrying a preview token, by context and result: accepted, or ignored as malformed, bad_signature, expired, wrong_context.', labelNames: ['context', 'result'] as const, registers: [this.registry] })
   readonly fallbacks = new Counter({ name: 'strangler_fallbacks_total', help: 'Requests retried on legacy after new failed before answering, by context and reason: refused, reset, timeout, 5xx.', labelNames: ['context', 'reason'] as const, registers: [this.registry] })
+  readonly guardTrips = new Counter({ name: 'strangler_guard_trips_total', help: 'Automatic rollbacks by a context\'s guard.', labelNames: ['context'] as const, registers: [this.registry] })
   readonly rejected = new Counter({ name: 'strangler_rejected_requests_total', help: 'Requests refused before routing, by reason.', labelNames: ['reason'] as const, registers: [this.registry] })
 
   /** Label children resolved once per (context, side): label hashing stays off the hot path. */

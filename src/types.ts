@@ -98,6 +98,23 @@ export interface Fallback {
   maxBodyBytes: number
 }
 
+/** Roll the context back automatically when new does worse than legacy. */
+export interface Guard {
+  /** Percentage points of 5xx (and fallbacks) new may have above legacy's rate. */
+  maxErrorRateDelta: number
+  /** How many times legacy's p99 latency new's may reach. */
+  maxLatencyRatio: number
+  windowMs: number
+  /** Requests new needs in the window before the guard judges. */
+  minRequests: number
+}
+
+/** Raise the effective weight step by step, while the guard holds. */
+export interface Ramp {
+  steps: number[]
+  everyMs: number
+}
+
 export interface Context {
   name: string
   /** Canonical path prefixes, no trailing slash except the root '/'. */
@@ -114,6 +131,8 @@ export interface Context {
   rewrite: { legacy?: Rewrite; new?: Rewrite }
   shadow: Shadow | null
   fallback: Fallback | null
+  guard: Guard | null
+  ramp: Ramp | null
 }
 
 export interface Config {

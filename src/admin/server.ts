@@ -1,7 +1,8 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
 import { parseDuration } from '../config/index.ts'
-import type { Config } from '../types.ts'
+import type { Config, Context } from '../types.ts'
+import type { SafetyStatus } from '../safety/safety.ts'
 import { bearerMatches } from './auth.ts'
 import { adminErrors, type AdminError } from './errors.ts'
 import { contextFingerprint, type Overrides } from './overrides.ts'
@@ -21,6 +22,8 @@ export interface AdminDeps {
   overrides: Overrides
   /** Dark-launch results; null when the proxy runs in worker processes. */
   shadows: Shadows | null
+  /** Guard and ramp state of a context. */
+  safety: (c: Context) => SafetyStatus
   metrics: () => Promise<{ contentType: string; body: string }>
   log: Logger
 }
@@ -32,9 +35,11 @@ export interface ContextStatus {
   override: Pick<Override, 'weight' | 'reason' | 'by' | 'at' | 'expiresAt'> | null
   /** Only for contexts with `shadow` in the config. */
   shadow?: ShadowStatus | null
+  guard?: SafetyStatus['guard']
+  ramp?: SafetyStatus['ramp']
 }
 
-export function contextStatus (config: Config, overrides: Overrides, shadows: Shadows | null = null): ContextStatus[] {
+export function contextStatus (config: Config, overrides: Overrides, shadows: Shadows | null = null, safety: (c: Context) => SafetyStatus = () => ({})): ContextStatus[] {
   return config.contexts.map(c => {
     const o = overrides.get(c.name)
     const status: ContextStatus = {
@@ -44,7 +49,7 @@ export function contextStatus (config: Config, overrides: Overrides, shadows: Sh
       override: o === null ? null : { weight: o.weight, reason: o.reason, by: o.by, at: o.at, expiresAt: o.expiresAt }
     }
     if (c.shadow !== null) status.shadow = shadows === null ? null : shadows.status(c.name, c.shadow)
-    return status
+    return Object.assign(status, safety(c))
   })
 }
 
@@ -146,7 +151,7 @@ export function createAdminServer (deps: AdminDeps): FastifyInstance {
     return {
       config: { hash: config.hash, loadedAt: deps.loadedAt().toISOString(), lastError: deps.lastReloadError(), file: config.file },
       state: { store: overrides.store.location, lastError: overrides.persistError },
-      contexts: contextStatus(config, overrides, deps.shadows)
+      contexts: contextStatus(config, overrides, deps.shadows, deps.safety)
     }
   })
 

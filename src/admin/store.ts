@@ -12,6 +12,8 @@ export interface Override {
   configHash: string
   /** Fingerprint of the context's own YAML then: when it changes, the YAML wins. */
   contextHash: string
+  /** Set by a ramp: the step in force (0-based) and when the next is due. */
+  ramp?: { step: number; nextAt: string }
 }
 
 export type OverrideMap = Record<string, Override>

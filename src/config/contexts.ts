@@ -1,9 +1,9 @@
-import type { Context, Fallback, Rewrite, Shadow, Side, Sticky } from '../types.ts'
+import type { Context, Fallback, Guard, Ramp, Rewrite, Shadow, Side, Sticky } from '../types.ts'
 import type { Path } from './locate.ts'
 import { hostProblem, isToken } from './match.ts'
 import { findOverlaps } from './overlap.ts'
 import { coversPath, pathProblem } from './paths.ts'
-import { isRecord, upstreamAt, type Problems } from './problems.ts'
+import { durationAt, isRecord, upstreamAt, type Problems } from './problems.ts'
 
 const SIDES: Side[] = ['legacy', 'new']
 const TWO_DECIMALS = /^\d+(\.\d{1,2})?$/
@@ -32,7 +32,9 @@ export function buildContexts (problems: Problems, value: unknown, upstreams: Re
       sticky: stickyAt(problems, [...at, 'sticky'], raw.sticky),
       rewrite: rewriteAt(problems, [...at, 'rewrite'], raw.rewrite, paths.values),
       shadow: shadowAt(problems, [...at, 'shadow'], raw.shadow),
-      fallback: fallbackAt(problems, [...at, 'fallback'], raw.fallback)
+      fallback: fallbackAt(problems, [...at, 'fallback'], raw.fallback),
+      guard: guardAt(problems, [...at, 'guard'], raw.guard),
+      ramp: rampAt(problems, [...at, 'ramp'], raw.ramp)
     }
     contexts.push(context)
     if (paths.ok && hosts.ok && methods.ok && isRecord(raw.match)) matchable.push(context)
@@ -134,6 +136,26 @@ function fallbackAt (problems: Problems, path: Path, value: unknown): Fallback |
     methods: value.methods === undefined ? SAFE_METHODS : listAt(problems, [...path, 'methods'], value.methods, methodEntry).values,
     maxBodyBytes: typeof big === 'number' && Number.isInteger(big) && big >= 0 ? big : 0
   }
+}
+
+function guardAt (problems: Problems, path: Path, value: unknown): Guard | null {
+  if (!isRecord(value)) return null
+  return {
+    maxErrorRateDelta: typeof value.maxErrorRateDelta === 'number' ? value.maxErrorRateDelta : 5,
+    maxLatencyRatio: typeof value.maxLatencyRatio === 'number' ? value.maxLatencyRatio : 3,
+    windowMs: durationAt(problems, [...path, 'window'], value.window, 300_000),
+    minRequests: typeof value.minRequests === 'number' ? value.minRequests : 100
+  }
+}
+
+function rampAt (problems: Problems, path: Path, value: unknown): Ramp | null {
+  if (!isRecord(value) || !Array.isArray(value.steps)) return null
+  const steps = value.steps.filter((s): s is number => typeof s === 'number')
+  steps.forEach((step, i) => {
+    if (!TWO_DECIMALS.test(String(step))) problems.error([...path, 'steps', i], `ramp step must have at most two decimals, not ${step}`)
+    else if (i > 0 && step <= steps[i - 1]) problems.error([...path, 'steps', i], `ramp steps must go up: ${step} comes after ${steps[i - 1]}`)
+  })
+  return { steps, everyMs: durationAt(problems, [...path, 'every'], value.every, 600_000) }
 }
 
 const hostlessHeader: Entry = raw =>

@@ -98,6 +98,27 @@ export const configSchema = {
         fallback: {
           description: 'true, or {on5xx, methods, maxBodyBytes}: retry on legacy, once, when new refuses, resets or times out before answering.'
         },
+        guard: {
+          type: 'object',
+          additionalProperties: false,
+          description: 'Roll back automatically when new does worse than legacy over a window.',
+          properties: {
+            maxErrorRateDelta: { type: 'number', minimum: 0, maximum: 100, description: 'Points of 5xx rate new may have above legacy. Default 5.' },
+            maxLatencyRatio: { type: 'number', minimum: 1, description: "How many times legacy's p99 new's may reach. Default 3." },
+            window: { $ref: '#/definitions/duration', description: 'Sliding window. Default 5m.' },
+            minRequests: { type: 'integer', minimum: 1, description: 'Requests new needs in the window before the guard judges. Default 100.' }
+          }
+        },
+        ramp: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['steps', 'every'],
+          description: 'Raise the effective weight one step at a time while the guard holds.',
+          properties: {
+            steps: { type: 'array', minItems: 1, items: { type: 'number', minimum: 0, maximum: 100 }, description: 'Weights, ascending.' },
+            every: { $ref: '#/definitions/duration', description: 'Time between steps.' }
+          }
+        },
         rewrite: {
           type: 'object',
           additionalProperties: false,

@@ -18,12 +18,14 @@ export function buildConfig (data: unknown, file: string, hash: string, problems
   const baseDir = file === INLINE_FILE ? process.cwd() : dirname(resolve(file))
   const upstreams = buildUpstreams(problems, root.upstreams)
   const declared = new Set(isRecord(root.upstreams) ? problems.keys(['upstreams'], root.upstreams) : [])
-  return {
-    file,
-    hash,
-    server: buildServer(problems, root.server, baseDir),
-    upstreams,
-    default: upstreamAt(problems, ['default'], root.default, declared),
-    contexts: buildContexts(problems, root.contexts, declared)
+  const server = buildServer(problems, root.server, baseDir)
+  const contexts = buildContexts(problems, root.contexts, declared)
+  if (server.workers > 1) {
+    for (const c of contexts) {
+      for (const key of ['guard', 'ramp'] as const) {
+        if (c[key] !== null) problems.error(['contexts', c.name, key], `${key} needs one process to judge all traffic: it does not work with server.workers > 1 yet`, 'key')
+      }
+    }
   }
+  return { file, hash, server, upstreams, default: upstreamAt(problems, ['default'], root.default, declared), contexts }
 }

@@ -51,7 +51,9 @@ t.test('the example of DESIGN.md parses into the exact Config, defaults filled i
       sticky: { header: 'x-user-id' },
       rewrite: { new: { stripPrefix: '/api' } },
       shadow: null,
-      fallback: null
+      fallback: null,
+      guard: null,
+      ramp: null
     }]
   }
   t.strictSame(result.config, expected)
@@ -153,9 +155,11 @@ contexts:
       sticky: { cookie: 'Session_ID' },
       rewrite: { legacy: { addPrefix: '/v1' }, new: {} },
       shadow: null,
-      fallback: null
+      fallback: null,
+      guard: null,
+      ramp: null
     },
-    { name: 'writes', paths: ['/'], hosts: ['*.example.com'], methods: null, legacy: 'legacy', new: 'next', weight: 100, sticky: null, rewrite: {}, shadow: null, fallback: null }
+    { name: 'writes', paths: ['/'], hosts: ['*.example.com'], methods: null, legacy: 'legacy', new: 'next', weight: 100, sticky: null, rewrite: {}, shadow: null, fallback: null, guard: null, ramp: null }
   ])
 })
 

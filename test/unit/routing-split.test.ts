@@ -47,6 +47,8 @@ function orders(): CompiledContext {
         rewrite: {},
         shadow: null,
         fallback: null,
+        guard: null,
+        ramp: null,
       },
     ],
   }
