@@ -155,20 +155,20 @@ export function createAdminServer (deps: AdminDeps): FastifyInstance {
     }
   })
 
-  app.get<{ Params: { name: string } }>('/contexts/:name/diffs', { preHandler: authorize }, async (req, reply) => {
+  app.get<{ Params: { name: string } }>('/contexts/:name/diffs', { onRequest: authorize }, async (req, reply) => {
     const ctx = contextOr404(req.params.name, reply)
     if (ctx === null) return reply
     if (deps.shadows === null) return fail(reply, adminErrors.badRequest('Shadow diffs are kept per process; with server.workers > 1 read strangler_shadow_requests_total instead.'))
     return { context: ctx.name, shadow: deps.shadows.status(ctx.name, ctx.shadow), diffs: deps.shadows.diffs(ctx.name) }
   })
 
-  app.post<{ Params: { name: string } }>('/contexts/:name/rollback', { preHandler: authorize }, async (req, reply) => {
+  app.post<{ Params: { name: string } }>('/contexts/:name/rollback', { onRequest: authorize }, async (req, reply) => {
     const body = parseBody(req.body, ['reason', 'ttl'])
     if (typeof body === 'string') return fail(reply, adminErrors.badRequest(body))
     return await applyOverride(req.params.name, 0, body.reason ?? 'rollback', body.ttlMs, 'rollback', reply)
   })
 
-  app.put<{ Params: { name: string } }>('/contexts/:name/weight', { preHandler: authorize }, async (req, reply) => {
+  app.put<{ Params: { name: string } }>('/contexts/:name/weight', { onRequest: authorize }, async (req, reply) => {
     const body = parseBody(req.body, ['weight', 'reason', 'ttl'])
     if (typeof body === 'string') return fail(reply, adminErrors.badRequest(body))
     const problem = weightError(body.weight)
@@ -176,7 +176,7 @@ export function createAdminServer (deps: AdminDeps): FastifyInstance {
     return await applyOverride(req.params.name, body.weight as number, body.reason ?? 'weight set through the admin API', body.ttlMs, 'weight', reply)
   })
 
-  app.delete<{ Params: { name: string } }>('/contexts/:name/override', { preHandler: authorize }, async (req, reply) => {
+  app.delete<{ Params: { name: string } }>('/contexts/:name/override', { onRequest: authorize }, async (req, reply) => {
     const ctx = contextOr404(req.params.name, reply)
     if (ctx === null) return reply
     if (overrides.get(ctx.name) === null) return fail(reply, adminErrors.noOverride(ctx.name))
@@ -185,7 +185,7 @@ export function createAdminServer (deps: AdminDeps): FastifyInstance {
     return reply.send(contextStatus(deps.config(), overrides).find(c => c.name === ctx.name))
   })
 
-  app.post('/reload', { preHandler: authorize }, async (_req, reply) => {
+  app.post('/reload', { onRequest: authorize }, async (_req, reply) => {
     const result = await deps.reload()
     await deps.synced()
     return result.ok ? reply.send(result) : fail(reply, adminErrors.configInvalid(result.errors))

@@ -69,8 +69,11 @@ function parseInto (text: string, file: string, opts: ParseOptions, report: Repo
   let data: unknown
   try {
     data = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT })
-  } catch {
-    report.error(firstAlias(doc), `aliases expand too much (more than ${MAX_ALIAS_COUNT} expansions); is this an alias bomb?`)
+  } catch (err) {
+    const unresolved = /^Unresolved alias[^:]*: (.*)$/.exec((err as Error).message)
+    report.error(firstAlias(doc, unresolved?.[1]), unresolved !== null
+      ? `alias *${unresolved[1]} refers to no anchor &${unresolved[1]} defined before it`
+      : `aliases expand too much (more than ${MAX_ALIAS_COUNT} expansions); is this an alias bomb?`)
     return null
   }
 
@@ -89,10 +92,12 @@ function parseInto (text: string, file: string, opts: ParseOptions, report: Repo
   return buildConfig(data, file, hash, problems)
 }
 
-function firstAlias (doc: Document.Parsed): number {
+/** Where the first alias (named `name`, when given) stands. */
+function firstAlias (doc: Document.Parsed, name?: string): number {
   let offset = 0
   visit(doc, {
     Alias (_, node) {
+      if (name !== undefined && node.source !== name) return
       offset = node.range?.[0] ?? 0
       return visit.BREAK
     }

@@ -34,12 +34,19 @@ export function buildServer (problems: Problems, value: unknown, baseDir: string
     stateFile: resolve(baseDir, stateFile),
     accessLog: server.accessLog === true,
     drainTimeoutMs: durationAt(problems, ['server', 'drainTimeout'], server.drainTimeout, DEFAULT_DRAIN_MS),
-    headersTimeoutMs: durationAt(problems, ['server', 'headersTimeout'], server.headersTimeout, 30_000),
-    requestTimeoutMs: durationAt(problems, ['server', 'requestTimeout'], server.requestTimeout, 300_000),
+    ...timeoutsAt(problems, server.headersTimeout, server.requestTimeout),
     maxHeaderBytes: typeof server.maxHeaderBytes === 'number' ? server.maxHeaderBytes : 16_384,
     maxBodyBytes: typeof server.maxBodyBytes === 'number' ? server.maxBodyBytes : 0,
     workers: workersAt(problems, server.workers)
   }
+}
+
+/** Node refuses a headers timeout longer than the request timeout: say so, or shorten the default. */
+function timeoutsAt (problems: Problems, headers: unknown, request: unknown): { headersTimeoutMs: number; requestTimeoutMs: number } {
+  const requestTimeoutMs = durationAt(problems, ['server', 'requestTimeout'], request, 300_000)
+  const headersTimeoutMs = durationAt(problems, ['server', 'headersTimeout'], headers, Math.min(30_000, requestTimeoutMs))
+  if (headersTimeoutMs > requestTimeoutMs) problems.error(['server', 'headersTimeout'], 'headersTimeout must not be longer than requestTimeout (the headers are part of the request)')
+  return { headersTimeoutMs, requestTimeoutMs }
 }
 
 function workersAt (problems: Problems, value: unknown): number {

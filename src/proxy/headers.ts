@@ -74,14 +74,15 @@ export function upstreamRequestHeaders (
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i].toLowerCase()
     const value = raw[i + 1]
+    // Host is the proxy's to set: a client cannot list it in Connection to remove it.
+    if (name === 'host') {
+      clientHost = value
+      continue
+    }
     if (HOP_BY_HOP.has(name) || INTERNAL.has(name) || (listed !== null && listed.has(name))) continue
     if (name === 'cookie') {
       const kept = withoutPreviewCookie(value)
       if (kept !== '') out.push(raw[i], kept)
-      continue
-    }
-    if (name === 'host') {
-      clientHost = value
       continue
     }
     if (FORWARDING.has(name)) {

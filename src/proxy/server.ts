@@ -15,6 +15,16 @@ import type { ServerConfig, Side, Upstream } from '../types.ts'
 import type { ShadowObserver, Shadows } from '../shadow/shadows.ts'
 import type { PreviewResult } from '../routing/preview.ts'
 
+/** HTTP/1.1 needs exactly one Host (RFC 9112 §3.2); HTTP/1.0 at most one. */
+function hasOneHost (req: IncomingMessage): boolean {
+  const raw = req.rawHeaders
+  let hosts = 0
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i].length === 4 && raw[i].toLowerCase() === 'host') hosts++
+  }
+  return hosts === 1 || (hosts === 0 && req.httpVersionMinor === 0)
+}
+
 /** What the proxy reads once per request. Replaced whole on reload, never mutated. */
 export interface Snapshot {
   table: RoutingTable
@@ -65,8 +75,23 @@ export function createProxyServer (limits: ServerConfig, deps: ProxyDeps): { ser
   const { pools, observer, log } = deps
   const tunnels = new Set<Duplex>()
 
+  /** Sockets whose current response closes them: requests pipelined behind it are never processed. */
+  const closing = new WeakSet<Duplex>()
+
   function onRequest (req: IncomingMessage, res: ServerResponse): void {
-    if (deps.draining()) res.shouldKeepAlive = false
+    const socket = req.socket
+    if (closing.has(socket)) return
+    if (!res.shouldKeepAlive || deps.draining()) {
+      res.shouldKeepAlive = false
+      closing.add(socket)
+    }
+    if (req.httpVersionMajor !== 1 || !hasOneHost(req)) {
+      observer.rejectedRequest('bad_request')
+      res.shouldKeepAlive = false
+      closing.add(socket)
+      sendError(res, errors.BAD_REQUEST)
+      return
+    }
     const snap = deps.snapshot()
     const d = decide(snap.table, deps.weightOf, req.method as string, req.url as string, req.headers, deps.preview)
     if (d === null) {
@@ -148,7 +173,11 @@ export function createProxyServer (limits: ServerConfig, deps: ProxyDeps): { ser
   const server = http.createServer({
     headersTimeout: limits.headersTimeoutMs,
     requestTimeout: limits.requestTimeoutMs,
-    maxHeaderSize: limits.maxHeaderBytes
+    maxHeaderSize: limits.maxHeaderBytes,
+    // Node checks both timeouts only this often (30 s by default): slow clients would outlive them.
+    connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(limits.headersTimeoutMs / 2))),
+    // Checked in onRequest, so that what is pipelined behind the refusal is never processed.
+    requireHostHeader: false
   }, onRequest)
   server.on('upgrade', onUpgrade)
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
@@ -156,11 +185,24 @@ export function createProxyServer (limits: ServerConfig, deps: ProxyDeps): { ser
       socket.destroy()
       return
     }
+    // Bytes after a response that closes the connection are never answered.
+    const closed = closing.has(socket)
+    closing.add(socket)
     const [status, reason]: [string, RejectReason] = err.code === 'HPE_HEADER_OVERFLOW'
       ? ['431 Request Header Fields Too Large', 'headers_too_large']
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? ['408 Request Timeout', 'timeout'] : ['400 Bad Request', 'bad_request']
     observer.rejectedRequest(reason)
-    socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`)
+    const answer = closed ? '' : `HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`
+    // A response to an earlier, complete request on this connection is still on
+    // its way: it goes first, then this answer, then the connection closes.
+    const pending = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage
+    if (pending != null && !pending.writableFinished && (pending.req.complete || closed)) {
+      // Kept alive on purpose when there is an answer: Node would close the socket before it is written.
+      if (answer === '') pending.shouldKeepAlive = false
+      pending.once('finish', () => socket.end(answer))
+      return
+    }
+    socket.end(answer)
   })
   return { server, tunnels }
 }
