@@ -77,13 +77,24 @@ export class Metrics implements ProxyObserver {
     this.configInfo.labels(hash).set(1)
   }
 
-  /** Replaces the weight series: contexts removed from the config stop being exported. */
+  /** What the weight series say now, to touch only those that change. */
+  #weights = new Map<string, { configured: number; effective: number }>()
+
+  /** Sets the weight series; contexts removed from the config stop being exported. */
   setWeights (weights: Array<{ context: string; configured: number; effective: number }>): void {
-    this.weight.reset()
+    const next = new Map<string, { configured: number; effective: number }>()
     for (const w of weights) {
-      this.weight.labels(w.context, 'config').set(w.configured)
-      this.weight.labels(w.context, 'effective').set(w.effective)
+      next.set(w.context, w)
+      const was = this.#weights.get(w.context)
+      if (was?.configured !== w.configured) this.weight.labels(w.context, 'config').set(w.configured)
+      if (was?.effective !== w.effective) this.weight.labels(w.context, 'effective').set(w.effective)
     }
+    for (const context of this.#weights.keys()) {
+      if (next.has(context)) continue
+      this.weight.remove(context, 'config')
+      this.weight.remove(context, 'effective')
+    }
+    this.#weights = next
   }
 }
 

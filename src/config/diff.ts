@@ -50,6 +50,8 @@ export function diffConfigs (before: Config, after: Config): ConfigDiff {
       contexts.push({ context: c.name, kind: 'added', weight: { from: 0, to: c.weight }, fields: [] })
       continue
     }
+    // Most contexts are untouched by a reload: one string comparison settles them.
+    if (JSON.stringify(prev) === JSON.stringify(c)) continue
     const fields = FIELDS.filter(f => !isDeepStrictEqual(valueOf(prev, f), valueOf(c, f)))
     if (fields.length === 0 && prev.weight === c.weight) continue
     const change: ContextChange = { context: c.name, kind: 'changed', fields }

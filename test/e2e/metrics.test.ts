@@ -44,3 +44,16 @@ t.test('upstream errors are counted with their reason', async t => {
   t.equal(m.get('strangler_upstream_errors_total{context="orders",side="new",reason="refused"}'), 3)
   t.equal(m.get('strangler_requests_total{context="orders",side="new",code="5xx"}'), 3)
 })
+
+t.test('weight series follow reloads: changed values, and removed contexts disappear', async t => {
+  const { writeFileSync } = await import('node:fs')
+  const legacy = await upstream(t, 'legacy')
+  const next = await upstream(t, 'new')
+  const p = await proxy(t, routes({ legacy: legacy.url, new: next.url, weight: 40 }))
+  writeFileSync(p.file, routes({ legacy: legacy.url, new: next.url, weight: 60 }).replace('  orders:', '  carts:').replace('/api/orders', '/api/carts'))
+  t.equal((await p.reload('admin')).ok, true)
+  const m = parseMetrics((await admin(p, 'GET', '/metrics')).text)
+  t.equal(m.get('strangler_context_weight_percent{context="carts",source="config"}'), 60)
+  t.equal(m.get('strangler_context_weight_percent{context="carts",source="effective"}'), 60)
+  t.notOk(m.has('strangler_context_weight_percent{context="orders",source="config"}'), 'the removed context is gone')
+})
