@@ -46,7 +46,8 @@ export function classify (err: NodeJS.ErrnoException): { reason: UpstreamErrorRe
       return { reason: 'timeout', error: errors.UPSTREAM_TIMEOUT }
     case 'ENOTFOUND': case 'EAI_AGAIN': return { reason: 'dns', error: errors.UPSTREAM_UNAVAILABLE }
   }
-  if (err.code?.startsWith('HPE_') === true || err.code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' || err.code === 'UND_ERR_INFO') {
+  // undici's HTTPParserError carries no code: its name says what it is.
+  if (err.name === 'HTTPParserError' || err.code?.startsWith('HPE_') === true || err.code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' || err.code === 'UND_ERR_INFO') {
     return { reason: 'protocol', error: errors.UPSTREAM_UNAVAILABLE }
   }
   if (err.code?.startsWith('ERR_TLS') === true || err.code?.startsWith('CERT_') === true || err.code === 'DEPTH_ZERO_SELF_SIGNED_CERT' || err.code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE') {
