@@ -7,17 +7,8 @@ import { matchContext, normalizeHost } from '../src/routing/match.ts'
 import { pickSide } from '../src/routing/split.ts'
 import { stickyKey } from '../src/routing/sticky.ts'
 import { compileTable, type RoutingTable } from '../src/routing/table.ts'
-import type { Config, Context, Upstream } from '../src/types.ts'
-
-const upstream = (name: string): Upstream => ({
-  name,
-  origin: `http://${name}:80`,
-  basePath: '',
-  host: name,
-  timeoutMs: 30000,
-  bodyTimeoutMs: 30000,
-  preserveHost: false,
-})
+import type { Config, Context } from '../src/types.ts'
+import { configOf } from '../test/fixtures/config.ts'
 
 /** Context i owns /svc/i; every third has hosts, every fifth has methods. */
 function contextAt(i: number): Context {
@@ -39,27 +30,7 @@ function contextAt(i: number): Context {
 }
 
 function config(count: number): Config {
-  return {
-    file: '<bench>',
-    hash: '000000000000',
-    server: {
-      listen: { host: '0.0.0.0', port: 8080 },
-      admin: { host: '127.0.0.1', port: 9090 },
-      adminToken: null,
-      trustProxy: [],
-      stateFile: '/tmp/strangler-bench-state.json',
-      accessLog: false,
-      drainTimeoutMs: 10000,
-      workers: 1,
-      headersTimeoutMs: 30_000,
-      requestTimeoutMs: 300_000,
-      maxHeaderBytes: 16_384,
-      maxBodyBytes: 0,
-    },
-    upstreams: { monolith: upstream('monolith'), svc: upstream('svc') },
-    default: 'monolith',
-    contexts: Array.from({ length: count }, (_, i) => contextAt(i)),
-  }
+  return configOf(Array.from({ length: count }, (_, i) => contextAt(i)))
 }
 
 interface Request {

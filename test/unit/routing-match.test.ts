@@ -1,56 +1,10 @@
 import t from 'tap'
 import { matchContext, normalizeHost } from '../../src/routing/match.ts'
 import { compileTable, type RoutingTable } from '../../src/routing/table.ts'
-import type { Config, Context, Upstream } from '../../src/types.ts'
-
-const upstream = (name: string): Upstream => ({
-  name,
-  origin: `http://${name}:80`,
-  basePath: '',
-  host: name,
-  timeoutMs: 30000,
-  bodyTimeoutMs: 30000,
-  preserveHost: false,
-})
-
-type ContextSpec = Partial<Context> & { name: string; paths: string[] }
+import { configOf, type ContextSpec } from '../fixtures/config.ts'
 
 function table(...specs: ContextSpec[]): RoutingTable {
-  const config: Config = {
-    file: '<inline>',
-    hash: '000000000000',
-    server: {
-      listen: { host: '0.0.0.0', port: 8080 },
-      admin: { host: '127.0.0.1', port: 9090 },
-      adminToken: null,
-      trustProxy: [],
-      stateFile: '/tmp/state.json',
-      accessLog: false,
-      drainTimeoutMs: 10000,
-      workers: 1,
-      headersTimeoutMs: 30_000,
-      requestTimeoutMs: 300_000,
-      maxHeaderBytes: 16_384,
-      maxBodyBytes: 0,
-    },
-    upstreams: { monolith: upstream('monolith'), svc: upstream('svc') },
-    default: 'monolith',
-    contexts: specs.map(spec => ({
-      hosts: null,
-      methods: null,
-      legacy: 'monolith',
-      new: 'svc',
-      weight: 0,
-      sticky: null,
-      rewrite: {},
-      shadow: null,
-      fallback: null,
-      guard: null,
-      ramp: null,
-      ...spec,
-    })),
-  }
-  return compileTable(config)
+  return compileTable(configOf(specs))
 }
 
 const name = (tbl: RoutingTable, host: string, method: string, path: string) =>

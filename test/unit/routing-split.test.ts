@@ -2,57 +2,10 @@ import t from 'tap'
 import { pickSide } from '../../src/routing/split.ts'
 import { bucket } from '../../src/routing/sticky.ts'
 import { compileTable, type CompiledContext } from '../../src/routing/table.ts'
-import type { Config, Upstream } from '../../src/types.ts'
-
-const upstream = (name: string): Upstream => ({
-  name,
-  origin: `http://${name}:80`,
-  basePath: '',
-  host: name,
-  timeoutMs: 30000,
-  bodyTimeoutMs: 30000,
-  preserveHost: false,
-})
+import { configOf } from '../fixtures/config.ts'
 
 function orders(): CompiledContext {
-  const config: Config = {
-    file: '<inline>',
-    hash: '000000000000',
-    server: {
-      listen: { host: '0.0.0.0', port: 8080 },
-      admin: { host: '127.0.0.1', port: 9090 },
-      adminToken: null,
-      trustProxy: [],
-      stateFile: '/tmp/state.json',
-      accessLog: false,
-      drainTimeoutMs: 10000,
-      workers: 1,
-      headersTimeoutMs: 30_000,
-      requestTimeoutMs: 300_000,
-      maxHeaderBytes: 16_384,
-      maxBodyBytes: 0,
-    },
-    upstreams: { monolith: upstream('monolith'), svc: upstream('svc') },
-    default: 'monolith',
-    contexts: [
-      {
-        name: 'orders',
-        paths: ['/api/orders'],
-        hosts: null,
-        methods: null,
-        legacy: 'monolith',
-        new: 'svc',
-        weight: 30,
-        sticky: { header: 'x-user-id' },
-        rewrite: {},
-        shadow: null,
-        fallback: null,
-        guard: null,
-        ramp: null,
-      },
-    ],
-  }
-  return compileTable(config).contexts[0]
+  return compileTable(configOf([{ name: 'orders', paths: ['/api/orders'], weight: 30, sticky: { header: 'x-user-id' } }])).contexts[0]
 }
 
 const keys = Array.from({ length: 10000 }, (_, i) => `user-${i}`)
