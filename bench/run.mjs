@@ -1,6 +1,6 @@
 // What does strangler-proxy cost compared with what one would use otherwise?
 //
-//   node bench/run.mjs            full run (about 13 minutes), writes bench/RESULTS.md
+//   node bench/run.mjs            full run (about 14 minutes), writes bench/RESULTS.md
 //   node bench/run.mjs --quick    a minute or two, writes bench/out/RESULTS-quick.md
 //
 // One machine, one run: a fast upstream (nginx, else a Node server), then every

@@ -148,11 +148,13 @@ export function report (result) {
   }
 
   p('## Every round', '')
-  p(`Syscalls/req: read and write system calls (\`syscr\`, \`syscw\` in /proc/PID/io: read, readv, write, writev, on client and upstream sockets alike) of the target\'s processes per request served. Cores: CPU used by the target\'s processes per second of the round; other: CPU used meanwhile by processes outside the benchmark; both medians over rounds. * : a round kept although other processes used more than ${opts.noisyCores} cores.`, '')
-  p(`| target | ${Array.from({ length: opts.rounds }, (_, i) => `round ${i + 1} req/s`).join(' | ')} | wrk p50 / p99 ms at saturation | syscalls/req read + write | cores | other | other during latency runs |`)
-  p(`|---|${Array.from({ length: opts.rounds }, () => '--:').join('|')}|--:|--:|--:|--:|--:|`)
+  const sys = result.targets.some(t => Number.isFinite(t.readsPerReq))
+  if (sys) p('Syscalls/req: read and write system calls of the target\'s processes per request served (`syscr`, `syscw` in /proc/PID/io, which count read, readv, write and writev, what libuv uses on sockets; nginx and haproxy mostly use recv/send, which these counters do not see). 2 + 2 is the floor for a proxy that batches nothing: one read and one write on each side.', '')
+  p(`Cores: CPU used by the target\'s processes per second of the round; other: CPU used meanwhile by processes outside the benchmark; both medians over rounds. * : a round kept although other processes used more than ${opts.noisyCores} cores.`, '')
+  p(`| target | ${Array.from({ length: opts.rounds }, (_, i) => `round ${i + 1} req/s`).join(' | ')} | wrk p50 / p99 ms at saturation |${sys ? ' syscalls/req read + write |' : ''} cores | other | other during latency runs |`)
+  p(`|---|${Array.from({ length: opts.rounds }, () => '--:').join('|')}|--:|${sys ? '--:|' : ''}--:|--:|--:|`)
   for (const t of result.targets) {
-    p(`| ${t.key} | ${t.rounds.map(r => `${int(r.rps)}${r.otherCores > opts.noisyCores ? '*' : ''}`).join(' | ')} | ${fix(median(t.rounds.map(r => r.p50Us)) / 1000)} / ${fix(median(t.rounds.map(r => r.p99Us)) / 1000)} | ${fix(t.readsPerReq)} + ${fix(t.writesPerReq)} | ${fix(t.cores)} | ${fix(t.otherCores)} | ${(t.latencyRuns ?? []).map(r => fix(r.otherCores)).join(', ')} |`)
+    p(`| ${t.key} | ${t.rounds.map(r => `${int(r.rps)}${r.otherCores > opts.noisyCores ? '*' : ''}`).join(' | ')} | ${fix(median(t.rounds.map(r => r.p50Us)) / 1000)} / ${fix(median(t.rounds.map(r => r.p99Us)) / 1000)} |${sys ? ` ${fix(t.readsPerReq)} + ${fix(t.writesPerReq)} |` : ''} ${fix(t.cores)} | ${fix(t.otherCores)} | ${(t.latencyRuns ?? []).map(r => fix(r.otherCores)).join(', ')} |`)
   }
   p('', `Raw data of this run: \`bench/out/${opts.quick ? 'results-quick.json' : 'results.json'}\` (not committed).`, '')
   return L.join('\n')

@@ -41,8 +41,14 @@ export function clientAddress (address: string | undefined): string {
   return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address
 }
 
-/** Names listed in a Connection header: hop-by-hop for this message only. */
-function connectionTokens (value: string): Set<string> {
+/**
+ * Names listed in a Connection header: hop-by-hop for this message only. null
+ * for the common `keep-alive` / `close`, which are hop-by-hop already: no Set
+ * per message for them.
+ */
+function connectionTokens (value: string): Set<string> | null {
+  const v = value.toLowerCase()
+  if (v === 'keep-alive' || v === 'close') return null
   const tokens = new Set<string>()
   for (const token of value.split(',')) {
     const name = token.trim().toLowerCase()
