@@ -199,7 +199,9 @@ export class Strangler extends EventEmitter {
     this.loadedAt = new Date()
     this.metrics.setConfig(after.hash)
     const diff = diffConfigs(before, after)
-    this.log.info({ audit: true, trigger, by: trigger === 'admin' ? 'admin' : 'config-file', from: before.hash, to: after.hash, ...diff }, 'config reloaded')
+    // One line per reload: past 100 changed contexts it names the first 100 and counts the rest.
+    const listed = diff.contexts.length > 100 ? { ...diff, contexts: diff.contexts.slice(0, 100), moreContexts: diff.contexts.length - 100 } : diff
+    this.log.info({ audit: true, trigger, by: trigger === 'admin' ? 'admin' : 'config-file', from: before.hash, to: after.hash, ...listed }, 'config reloaded')
     this.overrides.reconcile(after, 'config reload')
     this.safety.configure(after)
     this.#exportWeights()

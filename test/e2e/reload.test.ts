@@ -118,3 +118,17 @@ t.test('reloads run in order, one at a time', async t => {
   t.same(results.map(r => r.ok && r.changed), [true, false, false])
   t.equal(await whoAnswers(`${p.base}/api/orders`), 'new')
 })
+
+t.test('a reload that changes many contexts logs the first 100 and counts the rest', async t => {
+  const legacy = await upstream(t, 'legacy')
+  const next = await upstream(t, 'new')
+  const { log, lines } = recordingLog()
+  const p = await proxy(t, routes({ legacy: legacy.url, new: next.url, weight: 0 }), { log })
+  let many = `server: { listen: 127.0.0.1:0, admin: 127.0.0.1:0 }\nupstreams:\n  monolith: { url: ${legacy.url} }\n  orders-svc: { url: ${next.url} }\ndefault: monolith\ncontexts:\n`
+  for (let i = 0; i < 150; i++) many += `  c${i}: { match: { paths: [/c/${i}] }, legacy: monolith, new: orders-svc, weight: 1 }\n`
+  writeFileSync(p.file, many)
+  t.equal((await p.reload('admin')).ok, true)
+  const entry = lines.find(l => l.msg === 'config reloaded')
+  t.equal(entry?.contexts.length, 100)
+  t.equal(entry?.moreContexts, 51, '150 added and 1 removed')
+})
