@@ -1,8 +1,10 @@
+import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
+import { createInterface } from 'node:readline'
 import { pino, type Logger } from 'pino'
 import type { Test } from 'tap'
 import { Strangler, type StartOptions } from '../src/main.ts'
@@ -171,4 +173,25 @@ export function recordingLog (): { log: Logger; lines: Array<Record<string, any>
   const lines: Array<Record<string, any>> = []
   const log = pino({ level: 'info' }, { write (s: string) { lines.push(JSON.parse(s)) } })
   return { log, lines }
+}
+
+/**
+ * Runs `strangler serve` on `file` as a real process (killed at teardown) and
+ * returns it with `until(msg)`, which reads its JSON log lines up to the first
+ * with that message.
+ */
+export function serveProcess (t: Test, file: string, args: string[] = []): { child: ChildProcess; until: (msg: string) => Promise<Record<string, any>> } {
+  const cli = new URL('../dist/cli.js', import.meta.url).pathname
+  const child = spawn(process.execPath, [cli, 'serve', '--config', file, ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.teardown(() => { child.kill('SIGKILL') })
+  const events = createInterface({ input: child.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]()
+  async function until (msg: string): Promise<Record<string, any>> {
+    for (;;) {
+      const { value, done } = await events.next()
+      if (done === true) throw new Error(`process ended before "${msg}"`)
+      const entry = JSON.parse(value as string)
+      if (entry.msg === msg) return entry
+    }
+  }
+  return { child, until }
 }

@@ -3,7 +3,7 @@ import { once } from 'node:events'
 import { writeFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import t from 'tap'
-import { configFile, get, routes, upstream } from '../helpers.ts'
+import { configFile, get, routes, serveProcess, upstream } from '../helpers.ts'
 
 const CLI = new URL('../../dist/cli.js', import.meta.url).pathname
 
@@ -54,17 +54,7 @@ t.test('SIGHUP reloads the config of a running process', async t => {
   const legacy = await upstream(t, 'legacy')
   const next = await upstream(t, 'new')
   const file = configFile(t, routes({ legacy: legacy.url, new: next.url, weight: 0 }))
-  const child = spawn(process.execPath, [CLI, 'serve', '--config', file, '--no-watch'], { stdio: ['ignore', 'pipe', 'inherit'] })
-  t.teardown(() => { child.kill('SIGKILL') })
-  const events = createInterface({ input: child.stdout })[Symbol.asyncIterator]()
-  async function until (msg: string): Promise<Record<string, any>> {
-    for (;;) {
-      const { value, done } = await events.next()
-      if (done === true) throw new Error(`process ended before "${msg}"`)
-      const entry = JSON.parse(value as string)
-      if (entry.msg === msg) return entry
-    }
-  }
+  const { child, until } = serveProcess(t, file, ['--no-watch'])
   const { listen } = await until('proxy listening')
   t.equal(JSON.parse((await get(`http://${listen}/api/orders`)).body).name, 'legacy')
   writeFileSync(file, routes({ legacy: legacy.url, new: next.url, weight: 100 }))

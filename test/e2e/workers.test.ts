@@ -1,11 +1,8 @@
-import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { createInterface } from 'node:readline'
 import t from 'tap'
-import { configFile, get, routes, upstream } from '../helpers.ts'
+import { configFile, get, routes, serveProcess, upstream } from '../helpers.ts'
 
-const CLI = new URL('../../dist/cli.js', import.meta.url).pathname
 
 function childrenOf (pid: number): number[] {
   const out: number[] = []
@@ -31,17 +28,7 @@ t.test('server.workers: one proxy on every core, one admin, changes applied to e
   const next = await upstream(t, 'new')
   const server = '  workers: 2\n  adminToken: tok'
   const file = configFile(t, routes({ legacy: legacy.url, new: next.url, weight: 100, server }))
-  const child = spawn(process.execPath, [CLI, 'serve', '--config', file, '--no-watch'], { stdio: ['ignore', 'pipe', 'inherit'] })
-  t.teardown(() => { child.kill('SIGKILL') })
-  const events = createInterface({ input: child.stdout })[Symbol.asyncIterator]()
-  async function until (msg: string): Promise<Record<string, any>> {
-    for (;;) {
-      const { value, done } = await events.next()
-      if (done === true) throw new Error(`process ended before "${msg}"`)
-      const entry = JSON.parse(value as string)
-      if (entry.msg === msg) return entry
-    }
-  }
+  const { child, until } = serveProcess(t, file, ['--no-watch'])
   const started = await until('proxy listening')
   t.equal(started.workers, 2)
   const base = `http://${started.listen}`
