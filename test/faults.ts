@@ -78,12 +78,12 @@ export interface RawExchange {
   ended: string
 }
 
-/** Writes `request` on a fresh TCP connection and collects the answer until the connection closes. */
+/** Writes `request` (a string is sent one byte per char) on a fresh TCP connection and collects the answer until the connection closes. */
 export function rawRequest (port: number, request: string | Buffer): Promise<RawExchange> {
   return new Promise(resolve => {
     const chunks: Buffer[] = []
     let ended = 'close'
-    const socket = net.connect(port, '127.0.0.1', () => socket.write(request))
+    const socket = net.connect(port, '127.0.0.1', () => socket.write(typeof request === 'string' ? Buffer.from(request, 'latin1') : request))
     socket.on('data', (c: Buffer) => chunks.push(c))
     socket.on('end', () => { ended = 'end' })
     socket.on('error', (err: NodeJS.ErrnoException) => { ended = err.code ?? err.message })

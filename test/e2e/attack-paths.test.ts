@@ -1,5 +1,5 @@
+import { rawRequest } from '../faults.ts'
 import fc from 'fast-check'
-import net from 'node:net'
 import t, { type Test } from 'tap'
 import { parseConfig } from '../../src/config/index.ts'
 import { configuredWeight, decide } from '../../src/routing/decide.ts'
@@ -151,13 +151,7 @@ interface RawResponse { status: number; headers: Record<string, string>; body: s
 
 /** Writes `bytes` on a fresh connection and resolves with everything read until the proxy closes it. */
 function exchange (port: number, bytes: Buffer): Promise<Buffer> {
-  return new Promise(resolve => {
-    const chunks: Buffer[] = []
-    const socket = net.connect(port, '127.0.0.1', () => socket.write(bytes))
-    socket.on('data', (c: Buffer) => chunks.push(c))
-    socket.on('error', () => {})
-    socket.on('close', () => resolve(Buffer.concat(chunks)))
-  })
+  return rawRequest(port, bytes).then(r => r.bytes)
 }
 
 /** The responses in `buf`, each framed by its Content-Length (every response here has one). */

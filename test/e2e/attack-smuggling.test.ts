@@ -1,4 +1,4 @@
-import net from 'node:net'
+import { rawRequest } from '../faults.ts'
 import t from 'tap'
 import { proxy, routes, upstream } from '../helpers.ts'
 
@@ -16,13 +16,7 @@ interface RawResponse { status: number; headers: Record<string, string>; rawHead
 
 /** Writes `bytes` on a fresh connection and resolves with everything read until the proxy closes it. */
 function exchange (port: number, bytes: string | Buffer): Promise<Buffer> {
-  return new Promise(resolve => {
-    const chunks: Buffer[] = []
-    const socket = net.connect(port, '127.0.0.1', () => socket.write(typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes))
-    socket.on('data', (c: Buffer) => chunks.push(c))
-    socket.on('error', () => {})
-    socket.on('close', () => resolve(Buffer.concat(chunks)))
-  })
+  return rawRequest(port, bytes).then(r => r.bytes)
 }
 
 /** Parses the responses in `buf`: framed by Content-Length, chunked, or (HTTP/1.0) by the close. */
