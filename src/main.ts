@@ -5,6 +5,7 @@ import { pino, type Logger } from 'pino'
 import { AggregatorRegistry } from 'prom-client'
 import { createAdminServer } from './admin/server.ts'
 import { Overrides } from './admin/overrides.ts'
+import { RedisStore } from './admin/redis-store.ts'
 import { FileStore, type OverrideStore } from './admin/store.ts'
 import { Fleet } from './cluster/fleet.ts'
 import type { WeightMap } from './cluster/messages.ts'
@@ -90,7 +91,9 @@ export class Strangler extends EventEmitter {
     const workers = config.server.workers
     this.metrics = new Metrics({ processMetrics: opts.processMetrics !== false, role: workers > 1 ? 'control' : 'all' })
     this.metrics.setConfig(config.hash)
-    this.overrides = new Overrides(opts.store ?? new FileStore(config.server.stateFile), log)
+    const { state } = config.server
+    this.overrides = new Overrides(opts.store ?? (state === null ? new FileStore(config.server.stateFile) : new RedisStore(state.redis.url, state.redis.keyPrefix, log)), log)
+    this.metrics.watchStore(() => this.overrides.store.up)
     this.safety = new Safety(() => this.config, this.overrides, log, ctx => this.metrics.guardTrips.labels(ctx).inc(), opts.clock)
     this.safety.configure(config)
     const secret = opts.env.STRANGLER_PREVIEW_SECRET
@@ -193,6 +196,7 @@ export class Strangler extends EventEmitter {
     const after = loaded.config
     this.lastError = null
     if (after.hash === before.hash) return { ok: true, changed: false, hash: after.hash }
+    await this.overrides.prepare(before, after)
     this.#config = after
     if (this.local !== null) this.local.setConfig(after)
     else this.#synced = (this.fleet as Fleet).setConfig(after)
@@ -205,7 +209,7 @@ export class Strangler extends EventEmitter {
     this.overrides.reconcile(after, 'config reload')
     this.safety.configure(after)
     this.#exportWeights()
-    const atStart = { listen: 'listen', admin: 'admin', stateFile: 'stateFile', workers: 'workers', headersTimeoutMs: 'headersTimeout', requestTimeoutMs: 'requestTimeout', maxHeaderBytes: 'maxHeaderBytes' } as const
+    const atStart = { listen: 'listen', admin: 'admin', stateFile: 'stateFile', state: 'state', workers: 'workers', headersTimeoutMs: 'headersTimeout', requestTimeoutMs: 'requestTimeout', maxHeaderBytes: 'maxHeaderBytes' } as const
     for (const [field, key] of Object.entries(atStart) as Array<[keyof typeof atStart, string]>) {
       if (JSON.stringify(before.server[field]) !== JSON.stringify(after.server[field])) {
         this.log.warn({ [key]: after.server[field] }, `server.${key} changed: restart the proxy to apply it`)
@@ -250,9 +254,9 @@ export class Strangler extends EventEmitter {
     this.#draining = true
     this.#unwatch()
     this.safety.stop()
-    this.overrides.close()
     await this.#stopPlane()
     await this.admin.close()
+    await this.overrides.close()
     await this.#loader.close()
   }
 }

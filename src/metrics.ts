@@ -72,6 +72,11 @@ export class Metrics implements ProxyObserver {
     this.rejected.labels(reason).inc()
   }
 
+  /** strangler_state_store_up, read at each scrape (the primary's, with workers). */
+  watchStore (up: () => boolean): void {
+    new Gauge({ name: 'strangler_state_store_up', help: 'Whether the runtime-override store is reachable: 1 yes, 0 no (with Redis: admin changes are refused, replicas serve their last known overrides).', registers: [this.registry], collect () { this.set(up() ? 1 : 0) } })
+  }
+
   setConfig (hash: string): void {
     this.configInfo.reset()
     this.configInfo.labels(hash).set(1)

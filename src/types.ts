@@ -39,6 +39,8 @@ export interface ServerConfig {
   maxBodyBytes: number
   /** Proxy worker processes (node:cluster) sharing the proxy port; 1 runs the proxy in the main process. */
   workers: number
+  /** Where runtime overrides live: null for the local stateFile, or a Redis that every replica shares. */
+  state: { redis: { url: string; keyPrefix: string } } | null
 }
 
 export interface Upstream {

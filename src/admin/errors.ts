@@ -13,5 +13,6 @@ export const adminErrors = {
   badRequest: (message: string): AdminError => ({ status: 400, code: 'STRANGLER_BAD_REQUEST', message }),
   badWeight: (message: string): AdminError => ({ status: 400, code: 'STRANGLER_BAD_WEIGHT', message }),
   configInvalid: (errors: string[]): AdminError & { errors: string[] } => ({ status: 422, code: 'STRANGLER_CONFIG_INVALID', message: 'The config file is invalid; the last good config keeps serving.', errors }),
+  storeDown: (detail: string): AdminError => ({ status: 503, code: 'STRANGLER_STATE_STORE_DOWN', message: `Not applied on any replica: ${detail}. Replicas keep serving with the overrides they have. Retry once the store is back (strangler_state_store_up), or change the weight in the YAML.` }),
   notFound: (method: string, url: string): AdminError => ({ status: 404, code: 'STRANGLER_NOT_FOUND', message: `No admin route ${method} ${url.split('?')[0]}.` })
 }

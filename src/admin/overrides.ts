@@ -3,7 +3,8 @@ import { EventEmitter } from 'node:events'
 import type { Logger } from 'pino'
 import type { EffectiveWeight } from '../routing/decide.ts'
 import type { Config, Context } from '../types.ts'
-import type { Override, OverrideMap, OverrideStore } from './store.ts'
+import type { AnchorMode, RedisStore } from './redis-store.ts'
+import type { Entry, Override, OverrideMap, OverrideStore } from './store.ts'
 
 export function contextFingerprint (c: Context): string {
   return createHash('sha256').update(JSON.stringify(c)).digest('hex').slice(0, 12)
@@ -11,92 +12,290 @@ export function contextFingerprint (c: Context): string {
 
 const MAX_TIMER = 2 ** 31 - 1
 
+interface Active { bp: number; override: Override }
+
 /**
  * Runtime overrides on top of the YAML. The proxy reads them through `weightOf`
  * on every request, so a change applies to the very next one. Emits 'change'
- * after every change, whatever made it (API, TTL, config change).
+ * after every change of what is in force, whatever made it (API, TTL, config
+ * change, another replica).
+ *
+ * An override is in force while its context exists, it has not expired, and
+ * the YAML does not win over it: the YAML wins over an override made under
+ * another version of the context's YAML — with a local file, always; with a
+ * shared store, when the override is older than the moment the fleet first
+ * ran this replica's YAML of the context (its anchor). So a rollback made
+ * through a replica that still runs the old YAML during a config rollout holds
+ * on the replicas that already run the new one, and every replica ends in the
+ * same state.
  */
 export class Overrides extends EventEmitter {
-  readonly #map = new Map<string, { bp: number; override: Override }>()
+  /** The latest entry per context, as the store has it (or as made here while a shared store was down). */
+  readonly #known = new Map<string, Entry>()
+  readonly #active = new Map<string, Active>()
+  /** Shared store: the fleet version at which this replica's YAML of each context first ran. */
+  readonly #anchors = new Map<string, number>()
+  /** Shared store: guard trips made while it was down, by context, with the version they replace. */
+  readonly #unsent = new Map<string, number>()
   readonly #timers = new Map<string, NodeJS.Timeout>()
-  /** The last error writing the store, or null once a write succeeds. */
+  /** The last error writing a local store, or null once a write succeeds. */
   persistError: string | null = null
   #config: Config | null = null
+  #byName = new Map<string, Context>()
+  #resyncing: Promise<void> = Promise.resolve()
 
   constructor (readonly store: OverrideStore, private readonly log: Logger) {
     super()
   }
 
+  get shared (): boolean {
+    return this.store.shared
+  }
+
   readonly weightOf: EffectiveWeight = ctx => {
-    if (this.#map.size === 0) return ctx.weightBp
-    const entry = this.#map.get(ctx.name)
+    if (this.#active.size === 0) return ctx.weightBp
+    const entry = this.#active.get(ctx.name)
     return entry === undefined ? ctx.weightBp : entry.bp
   }
 
   get (name: string): Override | null {
-    return this.#map.get(name)?.override ?? null
+    return this.#active.get(name)?.override ?? null
   }
 
   all (): OverrideMap {
     const out: OverrideMap = {}
-    for (const [name, { override }] of this.#map) out[name] = override
+    for (const [name, { override }] of this.#active) out[name] = override
     return out
   }
 
-  /** Restores saved overrides that still apply to `config`; a store that cannot be read starts empty, with a warning. */
+  /**
+   * Loads the saved overrides that still apply to `config`. A local store that
+   * cannot be read starts empty, with a warning; a shared store is waited for
+   * (the replica is not started, so not ready, until it has the fleet's state).
+   */
   async restore (config: Config): Promise<void> {
     this.#config = config
-    let saved: OverrideMap
-    try {
-      saved = await this.store.load()
-    } catch (err) {
-      this.log.warn({ store: this.store.location, err: (err as Error).message }, 'runtime overrides could not be read: starting with none')
-      return
+    this.#setConfig(config)
+    const shared = this.#redis()
+    let saved: Map<string, Entry>
+    if (shared !== null) {
+      shared.on('entry', (name: string, entry: Entry) => this.receive(name, entry))
+      saved = await this.#first(shared, config)
+      shared.on('up', () => { void this.resync() })
+    } else {
+      try {
+        saved = await this.store.load()
+      } catch (err) {
+        this.log.warn({ store: this.store.location, err: (err as Error).message }, 'runtime overrides could not be read: starting with none')
+        return
+      }
     }
-    for (const [name, o] of Object.entries(saved)) this.#put(name, o)
-    this.reconcile(config, 'restore')
-    if (this.#map.size > 0) this.log.warn({ overrides: this.all() }, 'runtime overrides restored: they differ from the YAML')
-    this.emit('change')
+    for (const [name, entry] of saved) this.#learn(name, entry)
+    this.#recompute('restore')
+    if (this.#active.size > 0) this.log.warn({ overrides: this.all() }, 'runtime overrides restored: they differ from the YAML')
   }
 
-  async set (name: string, override: Override): Promise<void> {
-    this.#put(name, override)
-    this.emit('change')
-    await this.persist()
+  /** The fleet's state at start: waits for the store, and again each time it drops before everything was read. */
+  async #first (shared: RedisStore, config: Config): Promise<Map<string, Entry>> {
+    for (;;) {
+      await shared.connect()
+      try {
+        await this.#anchor(config.contexts, 'start')
+        return await shared.load()
+      } catch (err) {
+        if (shared.up) throw err
+        this.log.warn({ store: shared.location, err: (err as Error).message }, 'the shared state store dropped while the overrides were read: waiting for it')
+      }
+    }
   }
 
-  /** Clears one override; the audit line names `by` and `why`. */
-  async clear (name: string, by: string, why: string): Promise<boolean> {
-    if (!this.#drop(name, by, why)) return false
-    this.emit('change')
-    await this.persist()
+  /** Applies a change pushed by the shared store; an older or repeated one is ignored. */
+  receive (name: string, entry: Entry): void {
+    if (this.#learn(name, entry)) {
+      this.#unsent.delete(name)
+      this.#recompute('fleet')
+    }
+    this.#redis()?.ack(entry.version)
+  }
+
+  /**
+   * Records an override. With a shared store it applies only once the store
+   * has it (rejects with StoreUnavailableError otherwise), and resolves when
+   * every live replica confirmed it, or with a warning naming those that did not.
+   */
+  set (name: string, override: Override): Promise<string | null> {
+    return this.#write(name, override, 'admin', '')
+  }
+
+  /** Clears one override, like `set`; the audit line names `by` and `why`. */
+  clear (name: string, by: string, why: string): Promise<string | null> {
+    return this.#write(name, null, by, why)
+  }
+
+  /**
+   * A guard trip while the shared store is down: it applies here at once (the
+   * safe direction) and is sent to the store when it is back, unless another
+   * change was made there meanwhile.
+   */
+  setLocally (name: string, override: Override): void {
+    const base = this.#known.get(name)?.version ?? 0
+    this.#unsent.set(name, base)
+    this.#known.set(name, { version: base + 0.5, override })
+    this.#recompute('fleet')
+  }
+
+  async #write (name: string, override: Override | null, by: string, why: string): Promise<string | null> {
+    const shared = this.#redis()
+    if (shared !== null) {
+      const version = await shared.write(name, override) as number
+      if (this.#learn(name, { version, override })) this.#unsent.delete(name)
+      this.#recompute(by, why)
+      return await shared.confirm(version)
+    }
+    const version = (this.#known.get(name)?.version ?? 0) + 1
+    this.#learn(name, { version, override })
+    this.#recompute(by, why)
+    await this.#persist(name, override)
+    return null
+  }
+
+  /**
+   * Call before a new config goes live, with the contexts whose YAML changed:
+   * a shared store records when the fleet first ran their new YAML. When it is
+   * down the new YAML wins over every override of those contexts until it is
+   * back (resync).
+   */
+  async prepare (before: Config, after: Config): Promise<void> {
+    if (!this.shared) return
+    const old = new Map(before.contexts.map(c => [c.name, c]))
+    const changed = after.contexts.filter(c => { const o = old.get(c.name); return o === undefined || contextFingerprint(o) !== contextFingerprint(c) })
+    try {
+      await this.#anchor(changed, 'change')
+    } catch {
+      for (const c of changed) this.#anchors.delete(c.name)
+    }
+  }
+
+  /** Re-evaluates what is in force under `config`; returns the contexts whose override stopped. */
+  reconcile (config: Config, trigger: string): string[] {
+    this.#setConfig(config)
+    return this.#recompute(trigger)
+  }
+
+  /**
+   * After the shared store (re)connects: changes may have been missed, or
+   * Redis may have lost its data. Records this replica's anchors, sends guard
+   * trips made while it was down, takes every newer entry, and puts back the
+   * entries it knows that the store lacks.
+   */
+  resync (): Promise<void> {
+    this.#resyncing = this.#resyncing.then(() => this.#resync()).catch(err => {
+      this.log.warn({ store: this.store.location, err: (err as Error).message }, 'resynchronising with the shared state store failed; it is retried at the next reconnection')
+    })
+    return this.#resyncing
+  }
+
+  async #resync (): Promise<void> {
+    const shared = this.#redis()
+    if (shared === null || this.#config === null) return
+    const contexts = this.#config.contexts
+    await this.#anchor(contexts, c => this.#anchors.get(c.name) ?? 'change')
+    for (const [name, base] of this.#unsent) {
+      const override = this.#known.get(name)?.override ?? null
+      const version = await shared.write(name, override, base)
+      this.#unsent.delete(name)
+      if (version !== null) this.#learn(name, { version, override })
+    }
+    const stored = await shared.load()
+    for (const [name, entry] of stored) this.#learn(name, entry)
+    const seeded: string[] = []
+    for (const [name, entry] of this.#known) {
+      if (!Number.isInteger(entry.version) || (stored.get(name)?.version ?? 0) >= entry.version) continue
+      await shared.seed(name, entry)
+      seeded.push(name)
+    }
+    this.#recompute('resync')
+    this.log.info({ store: shared.location, overrides: this.#active.size, putBack: seeded }, 'resynchronised with the shared state store')
+  }
+
+  async #anchor (contexts: Context[], mode: AnchorMode | ((c: Context) => AnchorMode)): Promise<void> {
+    const shared = this.#redis()
+    if (shared === null || contexts.length === 0) return
+    const items = contexts.map(c => [c.name, contextFingerprint(c), typeof mode === 'function' ? mode(c) : mode] as [string, string, AnchorMode])
+    const versions = await shared.anchors(items)
+    contexts.forEach((c, i) => this.#anchors.set(c.name, versions[i]))
+  }
+
+  #setConfig (config: Config): void {
+    this.#config = config
+    this.#byName = new Map(config.contexts.map(c => [c.name, c]))
+  }
+
+  /** Keeps `entry` when it is newer than the one held; true when kept. */
+  #learn (name: string, entry: Entry): boolean {
+    const held = this.#known.get(name)
+    if (held !== undefined && held.version >= entry.version) return false
+    if (entry.override === null && !this.shared) this.#known.delete(name)
+    else this.#known.set(name, entry)
     return true
   }
 
-  /** Drops overrides whose context was removed or whose YAML changed (the YAML wins), and expired ones. */
-  reconcile (config: Config, trigger: string): string[] {
-    this.#config = config
-    const byName = new Map(config.contexts.map(c => [c.name, c]))
-    const cleared: string[] = []
-    for (const [name, { override }] of this.#map) {
-      const ctx = byName.get(name)
-      const why = ctx === undefined
-        ? 'context removed from the config'
-        : contextFingerprint(ctx) !== override.contextHash
-          ? 'the YAML of this context changed: the YAML wins'
-          : override.expiresAt !== null && Date.parse(override.expiresAt) <= Date.now() ? 'ttl expired' : null
-      if (why !== null && this.#drop(name, trigger, why)) cleared.push(name)
-    }
-    if (cleared.length > 0 && trigger !== 'restore') {
-      this.emit('change')
-      void this.persist()
-    }
-    return cleared
+  /** Why the override of `name` is not in force, or null when it is. */
+  #void (name: string, entry: Entry): string | null {
+    const o = entry.override
+    if (o === null) return 'cleared'
+    const ctx = this.#byName.get(name)
+    if (ctx === undefined) return 'context removed from the config'
+    if (contextFingerprint(ctx) !== o.contextHash && !(entry.version > (this.#anchors.get(name) ?? Infinity))) return 'the YAML of this context changed: the YAML wins'
+    if (o.expiresAt !== null && Date.parse(o.expiresAt) <= Date.now()) return 'ttl expired'
+    return null
   }
 
-  async persist (): Promise<void> {
+  #recompute (by: string, why = ''): string[] {
+    if (this.#config === null) return []
+    const stopped: string[] = []
+    let changed = false
+    for (const [name, entry] of this.#known) {
+      const reason = this.#void(name, entry)
+      const held = this.#active.get(name)
+      if (reason === null) {
+        if (held?.override === entry.override) continue
+        this.#active.set(name, { bp: Math.round((entry.override as Override).weight * 100), override: entry.override as Override })
+        this.#arm(name, entry.override as Override)
+        if (by === 'fleet' || by === 'resync') this.log.info({ context: name, weight: (entry.override as Override).weight, by: (entry.override as Override).by, reason: (entry.override as Override).reason }, `override of ${name} applied from the shared store`)
+        changed = true
+      } else {
+        if (!this.shared && reason !== 'cleared') {
+          this.#known.delete(name)
+          if (by !== 'restore') void this.#persist(name, null)
+        }
+        if (held === undefined) continue
+        this.#stop(name, held.override, by, reason === 'cleared' ? why || (entry.override === null ? 'cleared' : reason) : reason)
+        stopped.push(name)
+        changed = true
+      }
+    }
+    for (const [name, held] of this.#active) {
+      if (this.#known.has(name)) continue
+      this.#stop(name, held.override, by, why || 'cleared')
+      stopped.push(name)
+      changed = true
+    }
+    if (changed) this.emit('change')
+    return stopped
+  }
+
+  #stop (name: string, override: Override, by: string, why: string): void {
+    this.#active.delete(name)
+    clearTimeout(this.#timers.get(name))
+    this.#timers.delete(name)
+    const to = this.#config?.contexts.find(c => c.name === name)?.weight ?? null
+    this.log.info({ audit: true, action: 'clear-override', context: name, by, weight: { from: override.weight, to }, reason: why }, `override of ${name} cleared (${why}): weight ${override.weight} → ${to ?? 'context removed'}`)
+  }
+
+  async #persist (name: string, override: Override | null): Promise<void> {
     try {
-      await this.store.save(this.all())
+      await this.store.write(name, override)
       if (this.persistError !== null) this.log.info({ store: this.store.location }, 'runtime overrides saved again')
       this.persistError = null
     } catch (err) {
@@ -105,25 +304,14 @@ export class Overrides extends EventEmitter {
     }
   }
 
-  close (): void {
+  #redis (): RedisStore | null {
+    return this.store.shared ? this.store as RedisStore : null
+  }
+
+  async close (): Promise<void> {
     for (const t of this.#timers.values()) clearTimeout(t)
     this.#timers.clear()
-  }
-
-  #put (name: string, override: Override): void {
-    this.#map.set(name, { bp: Math.round(override.weight * 100), override })
-    this.#arm(name, override)
-  }
-
-  #drop (name: string, by: string, why: string): boolean {
-    const entry = this.#map.get(name)
-    if (entry === undefined) return false
-    this.#map.delete(name)
-    clearTimeout(this.#timers.get(name))
-    this.#timers.delete(name)
-    const to = this.#config?.contexts.find(c => c.name === name)?.weight ?? null
-    this.log.info({ audit: true, action: 'clear-override', context: name, by, weight: { from: entry.override.weight, to }, reason: why }, `override of ${name} cleared (${why}): weight ${entry.override.weight} → ${to ?? 'context removed'}`)
-    return true
+    await this.store.close()
   }
 
   #arm (name: string, override: Override): void {
@@ -134,7 +322,7 @@ export class Overrides extends EventEmitter {
     const timer = setTimeout(() => {
       if (this.get(name) !== override) return
       if (Date.parse(override.expiresAt as string) > Date.now()) this.#arm(name, override)
-      else void this.clear(name, 'ttl', 'ttl expired')
+      else this.#recompute('ttl')
     }, Math.max(0, Math.min(remaining, MAX_TIMER)))
     timer.unref()
     this.#timers.set(name, timer)

@@ -6,7 +6,7 @@ import type { SafetyStatus } from '../safety/safety.ts'
 import { bearerMatches } from './auth.ts'
 import { adminErrors, type AdminError } from './errors.ts'
 import { contextFingerprint, type Overrides } from './overrides.ts'
-import type { Override } from './store.ts'
+import { StoreUnavailableError, type Override } from './store.ts'
 import type { ShadowStatus, Shadows } from '../shadow/shadows.ts'
 
 export type ReloadOutcome = { ok: true; changed: boolean; hash: string } | { ok: false; errors: string[] }
@@ -51,6 +51,12 @@ export function contextStatus (config: Config, overrides: Overrides, shadows: Sh
     if (c.shadow !== null) status.shadow = shadows === null ? null : shadows.status(c.name, c.shadow)
     return Object.assign(status, safety(c))
   })
+}
+
+/** Where overrides live and whether that store works. */
+export function stateStatus (overrides: Overrides): { store: string; shared: boolean; up: boolean; lastError: string | null } {
+  const { store } = overrides
+  return { store: store.location, shared: store.shared, up: store.up, lastError: store.shared ? (store.up ? null : store.lastError) : overrides.persistError }
 }
 
 function fail (reply: FastifyReply, e: AdminError): FastifyReply {
@@ -121,7 +127,7 @@ export function createAdminServer (deps: AdminDeps): FastifyInstance {
     if (ctx === undefined) return fail(reply, adminErrors.unknownContext(name, config.contexts.map(c => c.name)))
     const before = overrides.get(name)?.weight ?? ctx.weight
     const now = new Date()
-    await overrides.set(name, {
+    const refused = await unavailable(() => overrides.set(name, {
       weight,
       reason,
       by: 'admin',
@@ -129,15 +135,28 @@ export function createAdminServer (deps: AdminDeps): FastifyInstance {
       expiresAt: ttlMs === undefined ? null : new Date(now.getTime() + ttlMs).toISOString(),
       configHash: config.hash,
       contextHash: contextFingerprint(ctx)
-    })
+    }))
+    if ('status' in refused) return fail(reply, refused)
     deps.log.info({ audit: true, action, context: name, by: 'admin', weight: { from: before, to: weight }, reason, ttlMs: ttlMs ?? null }, `${action} ${name}: weight ${before} → ${weight}`)
     const unconfirmed = await deps.synced()
     const warnings = [
       ...(overrides.persistError === null ? [] : [`The override applies now but could not be saved (${overrides.persistError}); it will not survive a restart.`]),
-      ...(unconfirmed === null ? [] : [unconfirmed])
+      ...(unconfirmed === null ? [] : [unconfirmed]),
+      ...(refused.warning === null ? [] : [refused.warning])
     ]
     const status = contextStatus(config, overrides).find(c => c.name === name)
     return reply.send({ ...status, persisted: overrides.persistError === null, ...(warnings.length === 0 ? {} : { warning: warnings.join(' ') }) })
+  }
+
+  /** Runs a change; a shared store that cannot take it makes it a 503, applied nowhere. */
+  async function unavailable (change: () => Promise<string | null>): Promise<AdminError | { warning: string | null }> {
+    try {
+      return { warning: await change() }
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError)) throw err
+      deps.log.error({ err: err.message }, 'admin change refused: the shared state store is unreachable')
+      return adminErrors.storeDown(err.message)
+    }
   }
 
   app.get('/healthz', async () => ({ status: 'ok' }))
@@ -150,7 +169,7 @@ export function createAdminServer (deps: AdminDeps): FastifyInstance {
     const config = deps.config()
     return {
       config: { hash: config.hash, loadedAt: deps.loadedAt().toISOString(), lastError: deps.lastReloadError(), file: config.file },
-      state: { store: overrides.store.location, lastError: overrides.persistError },
+      state: stateStatus(overrides),
       contexts: contextStatus(config, overrides, deps.shadows, deps.safety)
     }
   })
@@ -180,9 +199,11 @@ export function createAdminServer (deps: AdminDeps): FastifyInstance {
     const ctx = contextOr404(req.params.name, reply)
     if (ctx === null) return reply
     if (overrides.get(ctx.name) === null) return fail(reply, adminErrors.noOverride(ctx.name))
-    await overrides.clear(ctx.name, 'admin', 'cleared through the admin API')
-    await deps.synced()
-    return reply.send(contextStatus(deps.config(), overrides).find(c => c.name === ctx.name))
+    const refused = await unavailable(() => overrides.clear(ctx.name, 'admin', 'cleared through the admin API'))
+    if ('status' in refused) return fail(reply, refused)
+    const unconfirmed = await deps.synced()
+    const warnings = [unconfirmed, refused.warning].filter(w => w !== null)
+    return reply.send({ ...contextStatus(deps.config(), overrides).find(c => c.name === ctx.name), ...(warnings.length === 0 ? {} : { warning: warnings.join(' ') }) })
   })
 
   app.post('/reload', { onRequest: authorize }, async (_req, reply) => {

@@ -18,15 +18,39 @@ export interface Override {
 
 export type OverrideMap = Record<string, Override>
 
-/** Where overrides outlive the process. A shared store for many replicas implements the same two calls. */
-export interface OverrideStore {
-  readonly location: string
-  /** The saved overrides; {} when nothing was saved yet. Rejects when the saved state cannot be read. */
-  load: () => Promise<OverrideMap>
-  save: (overrides: OverrideMap) => Promise<void>
+/** One context's latest override in a store, or its removal (null), with the version that orders changes. */
+export interface Entry {
+  version: number
+  override: Override | null
 }
 
-function isOverride (v: unknown): v is Override {
+/** The shared store is unreachable: the change was applied nowhere. */
+export class StoreUnavailableError extends Error {}
+
+/**
+ * Where overrides outlive the process: a local file (FileStore), or a store
+ * that many replicas share (RedisStore), which also pushes their changes.
+ */
+export interface OverrideStore {
+  readonly location: string
+  /** Shared by many replicas: a change applies only once the store has it. */
+  readonly shared: boolean
+  /** Reachable now (a file store: its last write succeeded). */
+  readonly up: boolean
+  /** Why it is not, or null. */
+  readonly lastError: string | null
+  /** Every context's latest entry. Rejects when the saved state cannot be read. */
+  load: () => Promise<Map<string, Entry>>
+  /**
+   * Records one context's override (null: removed) and resolves with its
+   * version; with `ifVersion`, only when the stored version is still that one or
+   * there is none (null otherwise). Rejects with StoreUnavailableError when unreachable.
+   */
+  write: (name: string, override: Override | null, ifVersion?: number) => Promise<number | null>
+  close: () => Promise<void>
+}
+
+export function isOverride (v: unknown): v is Override {
   const o = v as Override
   return typeof o === 'object' && o !== null && typeof o.weight === 'number' && o.weight >= 0 && o.weight <= 100 &&
     typeof o.reason === 'string' && typeof o.by === 'string' && typeof o.at === 'string' &&
@@ -35,36 +59,59 @@ function isOverride (v: unknown): v is Override {
 
 /** A JSON file replaced by atomic rename, so a crash mid-write leaves the previous state whole. */
 export class FileStore implements OverrideStore {
+  readonly shared = false
+  up = true
+  lastError: string | null = null
   #queue: Promise<void> = Promise.resolve()
+  readonly #entries = new Map<string, Entry>()
+  #version = 0
 
   constructor (readonly location: string) {}
 
-  async load (): Promise<OverrideMap> {
+  async load (): Promise<Map<string, Entry>> {
     let text: string
     try {
       text = await readFile(this.location, 'utf8')
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {}
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Map()
       throw err
     }
     const data = JSON.parse(text) as { version?: unknown; overrides?: unknown }
     if (data.version !== 1 || typeof data.overrides !== 'object' || data.overrides === null) {
       throw new Error('not a strangler state file (expected {"version": 1, "overrides": {...}})')
     }
-    const out: OverrideMap = {}
     for (const [name, o] of Object.entries(data.overrides)) {
       if (!isOverride(o)) throw new Error(`override for "${name}" is malformed`)
-      out[name] = o
+      this.#entries.set(name, { version: ++this.#version, override: o })
     }
-    return out
+    return new Map(this.#entries)
   }
 
-  /** Writes are queued: the file always ends with the last state asked for. */
-  save (overrides: OverrideMap): Promise<void> {
+  /** The file is written whole after every change; writes are queued, so it ends with the last state asked for. */
+  async write (name: string, override: Override | null, ifVersion?: number): Promise<number | null> {
+    if (ifVersion !== undefined && (this.#entries.get(name)?.version ?? ifVersion) !== ifVersion) return null
+    const version = ++this.#version
+    if (override === null) this.#entries.delete(name)
+    else this.#entries.set(name, { version, override })
+    const overrides: OverrideMap = {}
+    for (const [n, e] of this.#entries) if (e.override !== null) overrides[n] = e.override
     const text = `${JSON.stringify({ version: 1, overrides }, null, 2)}\n`
     const write = this.#queue.then(() => this.#write(text))
     this.#queue = write.catch(() => {})
-    return write
+    try {
+      await write
+      this.up = true
+      this.lastError = null
+    } catch (err) {
+      this.up = false
+      this.lastError = (err as Error).message
+      throw err
+    }
+    return version
+  }
+
+  async close (): Promise<void> {
+    await this.#queue
   }
 
   async #write (text: string): Promise<void> {

@@ -9,7 +9,7 @@ ${adminOptionsHelp}`
 
 interface Status {
   config: { hash: string; loadedAt: string; lastError: string[] | null }
-  state: { store: string; lastError: string | null }
+  state: { store: string; shared: boolean; up: boolean; lastError: string | null }
   contexts: Array<{
     name: string
     configuredWeight: number
@@ -35,7 +35,8 @@ export async function status (argv: string[]): Promise<number> {
   }
   let out = `config ${s.config.hash}, loaded ${s.config.loadedAt}\n`
   if (s.config.lastError !== null) out += `last reload FAILED (the config above keeps serving):\n${s.config.lastError.map(e => `  ${e}\n`).join('')}`
-  if (s.state.lastError !== null) out += `overrides NOT SAVED: ${s.state.lastError}\n`
+  if (s.state.shared) out += s.state.up ? `overrides shared through ${s.state.store}\n` : `shared state store DOWN (${s.state.store}: ${s.state.lastError ?? 'unreachable'}): serving the last known overrides; changes are refused\n`
+  else if (s.state.lastError !== null) out += `overrides NOT SAVED: ${s.state.lastError}\n`
   const shadows = s.contexts.some(c => c.shadow !== undefined)
   const rows = [['CONTEXT', 'CONFIGURED', 'EFFECTIVE', ...(shadows ? ['SHADOW'] : []), 'OVERRIDE']]
   for (const c of s.contexts) {

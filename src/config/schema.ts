@@ -35,6 +35,23 @@ export const configSchema = {
           description: 'Addresses or CIDRs of peers whose X-Forwarded-* headers are believed.'
         },
         stateFile: { type: 'string', minLength: 1, description: 'Runtime overrides; default strangler-state.json beside the config.' },
+        state: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['redis'],
+          description: 'Share runtime overrides between replicas through Redis instead of the local stateFile.',
+          properties: {
+            redis: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['url'],
+              properties: {
+                url: { type: 'string', minLength: 1, description: 'redis://, rediss:// (TLS) or unix:///path; put the password in an environment variable: ${REDIS_URL}.' },
+                keyPrefix: { type: 'string', maxLength: 100, description: 'Prefix of every key and channel; one per fleet sharing a Redis. Default strangler:.' }
+              }
+            }
+          }
+        },
         accessLog: { type: 'boolean', description: 'One log line per proxied request. Default false.' },
         drainTimeout: { $ref: '#/definitions/duration', description: 'Time in-flight requests get after SIGTERM. Default 30s.' },
         headersTimeout: { $ref: '#/definitions/duration', description: 'Time a client has to send the request headers. Default 30s.' },

@@ -37,8 +37,18 @@ export function buildServer (problems: Problems, value: unknown, baseDir: string
     ...timeoutsAt(problems, server.headersTimeout, server.requestTimeout),
     maxHeaderBytes: typeof server.maxHeaderBytes === 'number' ? server.maxHeaderBytes : 16_384,
     maxBodyBytes: typeof server.maxBodyBytes === 'number' ? server.maxBodyBytes : 0,
-    workers: workersAt(problems, server.workers)
+    workers: workersAt(problems, server.workers),
+    state: stateAt(problems, server.state)
   }
+}
+
+function stateAt (problems: Problems, value: unknown): ServerConfig['state'] {
+  const redis = isRecord(value) && isRecord(value.redis) ? value.redis : null
+  if (redis === null || typeof redis.url !== 'string') return null
+  const url = redis.url
+  const valid = url.startsWith('unix:///') || (URL.canParse(url) && /^rediss?:$/.test(new URL(url).protocol) && new URL(url).hostname !== '')
+  if (!valid) problems.error(['server', 'state', 'redis', 'url'], `url "${url.replace(/\/\/[^@/]*@/, '//***@')}" is not a Redis URL (redis://host:6379, rediss://user:password@host:6380/0 or unix:///path/to/redis.sock)`)
+  return { redis: { url, keyPrefix: typeof redis.keyPrefix === 'string' ? redis.keyPrefix : 'strangler:' } }
 }
 
 /** Node refuses a headers timeout longer than the request timeout: say so, or shorten the default. */

@@ -12,6 +12,14 @@ export interface SideSummary {
   p99: number | null
 }
 
+/** One slice as shared between replicas: per side [legacy, new] counts and latency buckets. */
+export interface SliceData {
+  start: number
+  requests: number[]
+  errors: number[]
+  latency: number[][]
+}
+
 class Slice {
   start = 0
   readonly requests = [0, 0]
@@ -40,7 +48,7 @@ export class SideWindow {
   #current (): Slice {
     const width = this.spanMs / SLICES
     const start = Math.floor(this.now() / width) * width
-    const slice = this.#slices[Math.floor(start / width) % SLICES]
+    const slice = this.#slices[Math.round(start / width) % SLICES]
     if (slice.start !== start) slice.reset(start)
     return slice
   }
@@ -60,6 +68,29 @@ export class SideWindow {
     const s = this.#current()
     s.requests[1]++
     s.errors[1]++
+  }
+
+  /** The slices still inside the window, to share with other replicas. */
+  export (): SliceData[] {
+    const oldest = this.now() - this.spanMs
+    return this.#slices.filter(s => s.start > oldest).map(s => ({ start: s.start, requests: [...s.requests], errors: [...s.errors], latency: s.latency.map(l => Array.from(l)) }))
+  }
+
+  /** Adds another replica's slices to this window (slices too old for it are skipped). */
+  absorb (data: SliceData[]): void {
+    const width = this.spanMs / SLICES
+    const oldest = this.now() - this.spanMs
+    for (const d of data) {
+      if (d.start <= oldest) continue
+      const slice = this.#slices[Math.round(d.start / width) % SLICES]
+      if (slice.start > d.start) continue
+      if (slice.start !== d.start) slice.reset(d.start)
+      for (let i = 0; i < 2; i++) {
+        slice.requests[i] += d.requests[i] ?? 0
+        slice.errors[i] += d.errors[i] ?? 0
+        for (let b = 0; b < BOUNDS.length; b++) slice.latency[i][b] += d.latency[i]?.[b] ?? 0
+      }
+    }
   }
 
   summary (side: Side): SideSummary {

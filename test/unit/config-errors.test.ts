@@ -359,3 +359,15 @@ t.test('fallback: true, or a mapping of on5xx, methods and maxBodyBytes', async 
     'f.yaml:11:57 maxBodyBytes must be a whole number of bytes from 0 to 1048576'
   ])
 })
+
+t.test('server.state.redis: a Redis URL, never echoing its password', async t => {
+  t.strictSame(errors(`server:\n  state:\n    redis: { url: "http://user:secret@redis:6379" }\n${BASE}`), [
+    'routes.yaml:3:19 url "http://***@redis:6379" is not a Redis URL (redis://host:6379, rediss://user:password@host:6380/0 or unix:///path/to/redis.sock)'
+  ])
+  t.strictSame(errors(`server:\n  state:\n    redis: { url: "redis://" }\n${BASE}`), [
+    'routes.yaml:3:19 url "redis://" is not a Redis URL (redis://host:6379, rediss://user:password@host:6380/0 or unix:///path/to/redis.sock)'
+  ])
+  t.strictSame(errors(`server:\n  state:\n    redis: { keyPrefix: "a:" }\n${BASE}`).length, 1, 'url is required')
+  t.strictSame(errors(`server:\n  state: {}\n${BASE}`).length, 1, 'redis is required')
+  t.strictSame(errors(`server:\n  state:\n    redis: { url: "unix:///run/redis.sock", keyPrefix: "shop:" }\n${BASE}`), [])
+})

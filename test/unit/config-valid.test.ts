@@ -27,6 +27,7 @@ t.test('the example of DESIGN.md parses into the exact Config, defaults filled i
       adminToken: 's3cret',
       trustProxy: ['10.0.0.0/8'],
       stateFile: '/var/lib/strangler/state.json',
+      state: null,
       accessLog: false,
       drainTimeoutMs: 30_000,
       workers: 1,
@@ -78,7 +79,8 @@ t.test('a minimal config gets every default', async t => {
       headersTimeoutMs: 30_000,
       requestTimeoutMs: 300_000,
       maxHeaderBytes: 16_384,
-      maxBodyBytes: 0
+      maxBodyBytes: 0,
+      state: null
     },
     upstreams: upstreams([{ name: 'app', origin: 'http://app', basePath: '', host: 'app', timeoutMs: 30_000, bodyTimeoutMs: 300_000, preserveHost: false }]),
     default: 'app',
@@ -95,6 +97,8 @@ t.test('every optional field set', async t => {
   stateFile: state/overrides.json
   accessLog: true
   drainTimeout: 1.5m
+  state:
+    redis: { url: "rediss://strangler:pw@redis.example.com:6380/2", keyPrefix: "shop:" }
 upstreams:
   legacy:
     url: HTTPS://Legacy.Example.com:443/base/v1/
@@ -137,7 +141,8 @@ contexts:
     headersTimeoutMs: 30_000,
     requestTimeoutMs: 300_000,
     maxHeaderBytes: 16_384,
-    maxBodyBytes: 0
+    maxBodyBytes: 0,
+    state: { redis: { url: 'rediss://strangler:pw@redis.example.com:6380/2', keyPrefix: 'shop:' } }
   })
   t.strictSame(config.upstreams, upstreams([
     { name: 'legacy', origin: 'https://legacy.example.com:443', basePath: '/base/v1', host: 'legacy.example.com:443', timeoutMs: 250, bodyTimeoutMs: 3_600_000, preserveHost: true },

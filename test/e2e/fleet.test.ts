@@ -1,0 +1,157 @@
+import t, { type Test } from 'tap'
+import { Strangler } from '../../src/main.ts'
+import { admin, configFile, get, quietLog, serveProcess, tally, upstream, whoAnswers } from '../helpers.ts'
+import { redisServer } from '../redis.ts'
+
+const TOKEN = 'fleet-token'
+
+/** Two contexts, orders and users, both on new; overrides shared through `redisUrl`. */
+function fleetConfig (legacy: string, next: string, redisUrl: string, extra = ''): string {
+  return `server:
+  listen: 127.0.0.1:0
+  admin: 127.0.0.1:0
+  adminToken: ${TOKEN}
+  state:
+    redis: { url: "${redisUrl}", keyPrefix: "test:" }
+upstreams:
+  monolith: { url: "${legacy}" }
+  svc: { url: "${next}" }
+default: monolith
+contexts:
+  orders:
+    match: { paths: [/api/orders] }
+    legacy: monolith
+    new: svc
+    weight: 100
+${extra}
+  users:
+    match: { paths: [/api/users] }
+    legacy: monolith
+    new: svc
+    weight: 100
+`
+}
+
+interface Replica {
+  proxy: string
+  admin: string
+  until: (msg: string) => Promise<Record<string, any>>
+  kill: () => void
+}
+
+async function replica (t: Test, file: string): Promise<Replica> {
+  const p = serveProcess(t, file)
+  const listening = await p.until('proxy listening')
+  return { proxy: `http://${listening.listen as string}`, admin: `http://${listening.admin as string}`, until: p.until, kill: () => p.child.kill('SIGKILL') }
+}
+
+async function call (r: Replica, method: string, route: string, body?: unknown): Promise<{ status: number; json: any }> {
+  const res = await get(`${r.admin}${route}`, {
+    method,
+    headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body)
+  })
+  return { status: res.status, json: JSON.parse(res.body) }
+}
+
+const sides = (replicas: Replica[], path: string): Promise<string[]> => Promise.all(replicas.map(r => whoAnswers(`${r.proxy}${path}`)))
+
+t.test('three replica processes behave as one proxy through Redis', async t => {
+  const redis = await redisServer(t)
+  const legacy = await upstream(t, 'legacy')
+  const next = await upstream(t, 'new')
+  const file = configFile(t, fleetConfig(legacy.url, next.url, redis.url))
+  const replicas = await Promise.all([replica(t, file), replica(t, file), replica(t, file)])
+  t.same(await sides(replicas, '/api/orders'), ['new', 'new', 'new'])
+
+  const rollback = await call(replicas[0], 'POST', '/contexts/orders/rollback', { reason: 'orders-svc 5xx' })
+  t.equal(rollback.status, 200)
+  t.equal(rollback.json.warning, undefined, 'every replica confirmed before the call returned')
+  t.same(await sides(replicas, '/api/orders'), ['legacy', 'legacy', 'legacy'], 'all three on their next request')
+  for (const r of replicas) {
+    const status = (await call(r, 'GET', '/status')).json
+    t.same(status.contexts[0].override, { ...rollback.json.override }, 'the same override everywhere')
+    t.same(status.state, { store: `${redis.url} (keys test:*)`, shared: true, up: true, lastError: null })
+  }
+
+  const late = await replica(t, file)
+  t.equal(await whoAnswers(`${late.proxy}/api/orders`), 'legacy', 'a replica started after the rollback starts rolled back')
+  replicas.push(late)
+
+  // A stale message (an older version clearing the rollback) and a repeated one
+  // arrive before a newer change of users: once every replica confirmed that
+  // one, it has handled both, and neither undid the rollback.
+  const client = redis.client()
+  const stored = JSON.parse(await client.hget('test:overrides', 'orders') as string)
+  await client.publish('test:changes', JSON.stringify({ name: 'orders', entry: { version: stored.version - 1, override: null } }))
+  await client.publish('test:changes', JSON.stringify({ name: 'orders', entry: stored }))
+  const users = await call(replicas[1], 'PUT', '/contexts/users/weight', { weight: 0 })
+  t.equal(users.status, 200)
+  t.equal(users.json.warning, undefined)
+  t.same(await sides(replicas, '/api/orders'), ['legacy', 'legacy', 'legacy', 'legacy'], 'the stale message changed nothing')
+  t.same(await sides(replicas, '/api/users'), ['legacy', 'legacy', 'legacy', 'legacy'])
+
+  // Two operators at once, through two replicas: every replica ends with the one Redis ordered last.
+  await Promise.all([
+    call(replicas[0], 'PUT', '/contexts/users/weight', { weight: 30 }),
+    call(replicas[2], 'PUT', '/contexts/users/weight', { weight: 70 })
+  ])
+  const final = JSON.parse(await client.hget('test:overrides', 'users') as string).override.weight
+  t.ok(final === 30 || final === 70)
+  for (const r of replicas) t.equal((await call(r, 'GET', '/status')).json.contexts[1].effectiveWeight, final, 'the same final weight on every replica')
+
+  // Redis goes away: every replica keeps serving what it knows; changes are refused.
+  await redis.stop()
+  await Promise.all(replicas.map(r => r.until('shared state store unreachable: serving with the last known overrides; admin changes are refused until it is back')))
+  t.same(await sides(replicas, '/api/orders'), ['legacy', 'legacy', 'legacy', 'legacy'], 'still rolled back')
+  for (const r of replicas) {
+    t.equal((await get(`${r.admin}/readyz`)).status, 200, 'still ready')
+    t.match((await get(`${r.admin}/metrics`)).body, /^strangler_state_store_up 0$/m)
+    t.equal((await call(r, 'GET', '/status')).json.state.up, false)
+  }
+  const refused = await call(replicas[3], 'DELETE', '/contexts/orders/override')
+  t.equal(refused.status, 503)
+  t.equal(refused.json.code, 'STRANGLER_STATE_STORE_DOWN')
+  t.match(refused.json.message, /^Not applied on any replica: the shared state store unix:\/\/.* is unreachable/)
+  t.equal((await call(replicas[0], 'PUT', '/contexts/orders/weight', { weight: 50 })).status, 503)
+  t.same(await sides(replicas, '/api/orders'), ['legacy', 'legacy', 'legacy', 'legacy'], 'a refused change applied nowhere')
+
+  // Redis comes back empty: the replicas put their state back, and changes flow again.
+  await redis.start()
+  await Promise.all(replicas.map(r => r.until('resynchronised with the shared state store')))
+  const back = redis.client()
+  t.equal(JSON.parse(await back.hget('test:overrides', 'orders') as string).override.weight, 0, 'the rollback is in Redis again')
+  for (const r of replicas) t.match((await get(`${r.admin}/metrics`)).body, /^strangler_state_store_up 1$/m)
+  const cleared = await call(replicas[3], 'DELETE', '/contexts/orders/override')
+  t.equal(cleared.status, 200)
+  t.equal(cleared.json.warning, undefined)
+  t.same(await sides(replicas, '/api/orders'), ['new', 'new', 'new', 'new'])
+})
+
+t.test('a guard judges the traffic of the whole fleet and trips once for all of it', async t => {
+  const redis = await redisServer(t)
+  const legacy = await upstream(t, 'legacy')
+  const next = await upstream(t, 'new', (_req, res) => { res.writeHead(500); res.end('{}') })
+  let now = Date.parse('2026-11-24T00:00:00Z')
+  const clock = { now: () => now }
+  const file = configFile(t, fleetConfig(legacy.url, next.url, redis.url, '    guard: { maxErrorRateDelta: 5, minRequests: 20, window: 1m }'))
+  const start = (): Promise<Strangler> => Strangler.start({ configFile: file, env: {}, log: quietLog, watch: false, processMetrics: false, clock })
+  const [a, b] = await Promise.all([start(), start()])
+  t.teardown(async () => { await Promise.all([a.close(), b.close()]) })
+  // 12 failures on each: under minRequests for either replica alone, over it together.
+  t.same(await tally(`http://127.0.0.1:${a.proxyPort}/api/orders`, 12), { 'status 500': 12 })
+  t.same(await tally(`http://127.0.0.1:${b.proxyPort}/api/orders`, 12), { 'status 500': 12 })
+  now += 1000
+  await a.safety.tick()
+  await b.safety.tick()
+  await a.safety.tick()
+  t.equal([a, b].filter(s => s.safety.leader).length, 1, 'one replica decides')
+  const decider = a.safety.leader ? a : b
+  t.match(decider.overrides.get('orders')?.reason, /^guard: new answered 5xx \(or fell back\) on 100% of 24 requests vs 0% on legacy/)
+  for (const s of [a, b]) {
+    t.equal(s.overrides.get('orders')?.by, 'guard')
+    t.same(await tally(`http://127.0.0.1:${s.proxyPort}/api/orders`, 10), { legacy: 10 })
+  }
+  t.equal(Number((await admin(a, 'GET', '/metrics')).text.match(/^strangler_guard_trips_total\{context="orders"\} (\d+)$/m)?.[1] ?? 0) +
+    Number((await admin(b, 'GET', '/metrics')).text.match(/^strangler_guard_trips_total\{context="orders"\} (\d+)$/m)?.[1] ?? 0), 1, 'one trip for the fleet')
+})
