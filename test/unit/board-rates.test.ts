@@ -106,3 +106,21 @@ t.test('live rates: no window on the first read, one snapshot per second at most
   t.equal(both[0].latest, both[1].latest, 'two boards at once: one snapshot')
   t.equal(collected, 5)
 })
+
+t.test('live rates: a snapshot that took long spaces the next ones out, to at most a tenth of the time', async t => {
+  let now = 0
+  let collected = 0
+  const live = new LiveRates(async () => {
+    collected++
+    now += 400
+    return []
+  }, 10_000, () => now)
+  await live.read()
+  t.equal(now, 400)
+  now = 3900
+  await live.read()
+  t.equal(collected, 1, '400 ms of work: nothing new for 4 s')
+  now = 4000
+  await live.read()
+  t.equal(collected, 2)
+})

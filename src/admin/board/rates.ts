@@ -145,17 +145,24 @@ export function ratesBetween (older: Sample, newer: Sample): WindowRates {
   return out
 }
 
-/** Samples closer together than this reuse the latest: several open boards cost one snapshot. */
+/** Reads closer together than this reuse the latest snapshot: several open boards cost one. */
 const MIN_SPACING_MS = 1000
+/**
+ * Snapshots never take more than a tenth of the time: with thousands of busy
+ * contexts one costs hundreds of milliseconds of the thread that also proxies.
+ */
+const MAX_SHARE = 0.1
 
 /**
  * Live rates over a short sliding window, from snapshots of the metrics taken
- * when the board asks (nothing runs while nobody watches). The first read
- * has no window yet; later reads cover up to `windowMs`.
+ * when the board asks (nothing runs while nobody watches), at most one a
+ * second and at most a tenth of the time. The first read has no window yet;
+ * later reads cover up to `windowMs`.
  */
 export class LiveRates {
   #samples: Sample[] = []
   #taking: Promise<Sample> | null = null
+  #spacingMs = MIN_SPACING_MS
 
   constructor (
     private readonly collect: () => Promise<MetricFamily[]>,
@@ -165,7 +172,7 @@ export class LiveRates {
 
   async read (): Promise<{ latest: Sample; window: WindowRates | null }> {
     const last = this.#samples[this.#samples.length - 1]
-    const latest = last !== undefined && this.now() - last.at < MIN_SPACING_MS ? last : await this.#take()
+    const latest = last !== undefined && this.now() - last.at < this.#spacingMs ? last : await this.#take()
     const oldest = this.#samples[0]
     return { latest, window: oldest === latest ? null : ratesBetween(oldest, latest) }
   }
@@ -178,6 +185,7 @@ export class LiveRates {
         .then(families => {
           const sample = sampleOf(families, at)
           this.#samples = [...this.#samples.filter(s => s.at >= at - this.windowMs), sample]
+          this.#spacingMs = Math.max(MIN_SPACING_MS, (this.now() - at) / MAX_SHARE)
           return sample
         })
         .finally(() => { this.#taking = null })
