@@ -233,9 +233,11 @@ export const script = String.raw`'use strict';
     clear: { title: 'Clear the override of ', ok: 'Clear override', reason: '', method: 'DELETE', path: '/override' }
   };
 
+  // An empty or unreadable weight is NaN, never 0: it must not become a rollback.
   function target () {
     var p = state.pending;
-    return p.kind === 'rollback' ? 0 : p.kind === 'clear' ? p.configured : Number($('confirm-weight').value);
+    var typed = $('confirm-weight').value.trim();
+    return p.kind === 'rollback' ? 0 : p.kind === 'clear' ? p.configured : typed === '' ? NaN : Number(typed);
   }
 
   function describe () {
@@ -269,6 +271,11 @@ export const script = String.raw`'use strict';
     var p = state.pending;
     var a = ACTIONS[p.kind];
     var to = target();
+    if (!(to >= 0 && to <= 100)) {
+      $('confirm-error').textContent = 'Enter a weight from 0 to 100.';
+      $('confirm-error').hidden = false;
+      return;
+    }
     var body = p.kind === 'clear' ? undefined : JSON.stringify(p.kind === 'weight' ? { weight: to, reason: $('confirm-reason').value } : { reason: $('confirm-reason').value });
     $('confirm-ok').disabled = true;
     try {
