@@ -71,7 +71,7 @@ export const script = String.raw`'use strict';
     var moved = round(Math.abs(to - from), 2);
     if (moved === 0) return 'Nothing moves: ' + name + ' already sends ' + from + '% of its traffic to new.';
     var live = rps === null ? 'no live numbers yet' : rps === 0 ? 'no traffic in the last window' : '≈' + rate(rps * moved / 100) + ' req/s';
-    return moved + '% of the traffic of ' + name + ' (' + live + ') moves from ' + (to < from ? 'new to legacy' : 'legacy to new') + ': weight to new ' + from + '% → ' + to + '%.';
+    return moved + '% of the traffic of ' + name + ' (' + live + ') moves ' + (to < from ? 'from new to legacy' : 'from legacy to new') + ': weight to new ' + from + '% → ' + to + '%.';
   }
 
   var SORTS = {
