@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { pino, type Logger } from 'pino'
 import { AggregatorRegistry } from 'prom-client'
+import type { MetricFamily } from './admin/board/rates.ts'
 import { createAdminServer } from './admin/server.ts'
 import { Overrides } from './admin/overrides.ts'
 import { RedisStore } from './admin/redis-store.ts'
@@ -114,6 +115,7 @@ export class Strangler extends EventEmitter {
       shadows: this.local?.shadows ?? null,
       safety: c => this.safety.status(c),
       metrics: () => this.#metricsText(),
+      metricsJSON: () => this.#metricsJSON(),
       log
     })
   }
@@ -237,6 +239,11 @@ export class Strangler extends EventEmitter {
     if (this.fleet === null) return { contentType: registry.contentType, body: await registry.metrics() }
     const all = [await registry.getMetricsAsJSON(), ...await this.fleet.metrics()]
     return { contentType: registry.contentType, body: await AggregatorRegistry.aggregate(all).metrics() }
+  }
+
+  async #metricsJSON (): Promise<MetricFamily[]> {
+    const own = await this.metrics.registry.getMetricsAsJSON()
+    return this.fleet === null ? own : await AggregatorRegistry.aggregate([own, ...await this.fleet.metrics()]).getMetricsAsJSON()
   }
 
   #stopPlane (): Promise<void> {

@@ -21,6 +21,8 @@ export interface ServerConfig {
   admin: HostPort
   /** null when unset or empty: admin mutations are then refused with 403. */
   adminToken: string | null
+  /** The migration board's data and /status need the admin token too (they reveal the topology). */
+  boardAuth: boolean
   /** CIDRs (or single addresses) whose X-Forwarded-* headers are believed. */
   trustProxy: string[]
   /** Absolute path of the runtime-override state file. */

@@ -4,6 +4,8 @@ import { parseDuration } from '../config/index.ts'
 import type { Config, Context } from '../types.ts'
 import type { SafetyStatus } from '../safety/safety.ts'
 import { bearerMatches } from './auth.ts'
+import type { MetricFamily } from './board/rates.ts'
+import { registerBoard } from './board/routes.ts'
 import { adminErrors, type AdminError } from './errors.ts'
 import { contextFingerprint, type Overrides } from './overrides.ts'
 import { StoreUnavailableError, type Override } from './store.ts'
@@ -25,6 +27,8 @@ export interface AdminDeps {
   /** Guard and ramp state of a context. */
   safety: (c: Context) => SafetyStatus
   metrics: () => Promise<{ contentType: string; body: string }>
+  /** The same metrics as prom-client JSON (aggregated over workers), for the board's live numbers. */
+  metricsJSON: () => Promise<MetricFamily[]>
   log: Logger
 }
 
@@ -114,6 +118,11 @@ export function createAdminServer (deps: AdminDeps): FastifyInstance {
     if (!bearerMatches(req.headers.authorization, token)) return void fail(reply, adminErrors.unauthorized())
   }
 
+  /** Reads that reveal the topology need the token too when server.boardAuth is on. */
+  async function authorizeRead (req: FastifyRequest, reply: FastifyReply): Promise<void> {
+    if (deps.config().server.boardAuth) await authorize(req, reply)
+  }
+
   function contextOr404 (name: string, reply: FastifyReply): Config['contexts'][number] | null {
     const config = deps.config()
     const ctx = config.contexts.find(c => c.name === name)
@@ -165,7 +174,7 @@ export function createAdminServer (deps: AdminDeps): FastifyInstance {
     const m = await deps.metrics()
     return reply.type(m.contentType).send(m.body)
   })
-  app.get('/status', async () => {
+  app.get('/status', { onRequest: authorizeRead }, async () => {
     const config = deps.config()
     return {
       config: { hash: config.hash, loadedAt: deps.loadedAt().toISOString(), lastError: deps.lastReloadError(), file: config.file },
@@ -173,6 +182,8 @@ export function createAdminServer (deps: AdminDeps): FastifyInstance {
       contexts: contextStatus(config, overrides, deps.shadows, deps.safety)
     }
   })
+
+  registerBoard(app, { ...deps, status: () => contextStatus(deps.config(), overrides, deps.shadows, deps.safety), authorizeRead })
 
   app.get<{ Params: { name: string } }>('/contexts/:name/diffs', { onRequest: authorize }, async (req, reply) => {
     const ctx = contextOr404(req.params.name, reply)

@@ -51,6 +51,7 @@ export async function demo (argv: string[]): Promise<number> {
 strangler-proxy demo
   proxy   ${proxy}
   admin   ${admin}   (token: ${token})
+  board   ${admin}/   the migration board: open it in a browser
   legacy  http://127.0.0.1:3001   answers {"service":"monolith"}
   new     http://127.0.0.1:3002   answers {"service":"orders-svc"}
   config  ${configFile}

@@ -29,6 +29,7 @@ export const configSchema = {
         listen: { $ref: '#/definitions/hostPort', description: 'Address of the proxy. Default 0.0.0.0:8080.' },
         admin: { $ref: '#/definitions/hostPort', description: 'Address of the admin API, health and metrics. Default 127.0.0.1:9090.' },
         adminToken: { type: 'string', description: 'Bearer token for admin mutations; empty or absent refuses them.' },
+        boardAuth: { type: 'boolean', description: 'The migration board\'s data and /status need the admin token too. Default false.' },
         trustProxy: {
           type: 'array',
           items: { type: 'string' },

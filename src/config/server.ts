@@ -30,6 +30,7 @@ export function buildServer (problems: Problems, value: unknown, baseDir: string
     listen: effectiveListen,
     admin: effectiveAdmin,
     adminToken: typeof server.adminToken === 'string' && server.adminToken !== '' ? server.adminToken : null,
+    boardAuth: server.boardAuth === true,
     trustProxy: trustProxyAt(problems, server.trustProxy),
     stateFile: resolve(baseDir, stateFile),
     accessLog: server.accessLog === true,

@@ -332,6 +332,15 @@ t.test('server.workers: a number from 1 to 64, or auto', async t => {
   t.equal(parseConfig(base, 'w.yaml', { env: {}, unsetVars: 'error' }).config?.server.workers, 1)
 })
 
+t.test('server.boardAuth: true or false, default false', async t => {
+  const base = 'upstreams:\n  a: { url: http://a.internal }\ndefault: a\n'
+  t.strictSame(errors(`server:\n  boardAuth: "yes"\n${base}`), ['routes.yaml:2:14 boardAuth must be true or false'])
+  t.strictSame(errors(`server:\n  boardAuth: 1\n${base}`), ['routes.yaml:2:14 boardAuth must be true or false'])
+  t.strictSame(errors(`server:\n  boardauth: true\n${base}`), ['routes.yaml:2:3 unknown key "boardauth" (did you mean "boardAuth"?)'])
+  t.equal(parseConfig(`server: { boardAuth: true }\n${base}`, 'b.yaml', { env: {}, unsetVars: 'error' }).config?.server.boardAuth, true)
+  t.equal(parseConfig(base, 'b.yaml', { env: {}, unsetVars: 'error' }).config?.server.boardAuth, false)
+})
+
 t.test('shadow: percent with two decimals, valid methods, headers and field paths', async t => {
   const base = 'upstreams:\n  a: { url: http://a.internal }\n  b: { url: http://b.internal }\ndefault: a\ncontexts:\n  c:\n    match: { paths: [/c] }\n    legacy: a\n    new: b\n    weight: 0\n    shadow:\n'
   const check = (shadow: string): string[] => parseConfig(base + shadow, 's.yaml', { env: {}, unsetVars: 'error' }).errors.map(formatIssue)

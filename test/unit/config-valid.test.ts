@@ -25,6 +25,7 @@ t.test('the example of DESIGN.md parses into the exact Config, defaults filled i
       listen: { host: '0.0.0.0', port: 8080 },
       admin: { host: '127.0.0.1', port: 9090 },
       adminToken: 's3cret',
+      boardAuth: false,
       trustProxy: ['10.0.0.0/8'],
       stateFile: '/var/lib/strangler/state.json',
       state: null,
@@ -71,6 +72,7 @@ t.test('a minimal config gets every default', async t => {
       listen: { host: '0.0.0.0', port: 8080 },
       admin: { host: '127.0.0.1', port: 9090 },
       adminToken: null,
+      boardAuth: false,
       trustProxy: [],
       stateFile: '/etc/strangler/strangler-state.json',
       accessLog: false,
@@ -93,6 +95,7 @@ t.test('every optional field set', async t => {
   listen: "[::]:8443"
   admin: LOCALHOST:9091
   adminToken: ""
+  boardAuth: true
   trustProxy: [192.0.2.7, "fd00::/8", "::1"]
   stateFile: state/overrides.json
   accessLog: true
@@ -133,6 +136,7 @@ contexts:
     listen: { host: '::', port: 8443 },
     admin: { host: 'localhost', port: 9091 },
     adminToken: null,
+    boardAuth: true,
     trustProxy: ['192.0.2.7', 'fd00::/8', '::1'],
     stateFile: path.resolve('deploy/state/overrides.json'),
     accessLog: true,

@@ -1,0 +1,342 @@
+/**
+ * The board's script: plain DOM, no framework, no build step. It polls
+ * /board/data, renders every value with textContent (names come from YAML),
+ * and acts through the admin API with the token kept in sessionStorage.
+ * Written without template literals: it is one itself.
+ */
+export const script = String.raw`'use strict';
+(function () {
+  var EVERY_MS = 2000;
+  var TOKEN_KEY = 'strangler-admin-token';
+  var STAGE_NAMES = { 'legacy-only': 'legacy only', shadowing: 'shadowing', ramping: 'ramping', migrated: 'migrated', retired: 'legacy retired' };
+  var STAGE_RANK = { 'legacy-only': 0, shadowing: 1, ramping: 2, migrated: 3, retired: 4 };
+  var $ = function (id) { return document.getElementById(id); };
+  var state = { data: null, sort: { key: 'name', dir: 1 }, stage: null, query: '', pending: null, timer: null };
+
+  function el (tag, className, text) {
+    var e = document.createElement(tag);
+    if (className) e.className = className;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+
+  function token () { return sessionStorage.getItem(TOKEN_KEY) || ''; }
+  function headers (json) {
+    var h = {};
+    if (token() !== '') h.authorization = 'Bearer ' + token();
+    if (json) h['content-type'] = 'application/json';
+    return h;
+  }
+
+  function round (n, digits) { var f = Math.pow(10, digits); return Math.round(n * f) / f; }
+  function rate (rps) { return rps === 0 ? '0' : rps >= 100 ? String(Math.round(rps)) : rps >= 10 ? rps.toFixed(1) : rps.toFixed(2); }
+  function percent (n) { return n === null || n === undefined ? '—' : round(n, n < 10 ? 2 : 1) + '%'; }
+  function latency (s) {
+    if (s === null || s === undefined) return '—';
+    var ms = s * 1000;
+    return ms < 10 ? ms.toFixed(1) + ' ms' : ms < 1000 ? Math.round(ms) + ' ms' : s.toFixed(2) + ' s';
+  }
+  function clock (iso) { return new Date(iso).toLocaleTimeString(); }
+  function until (iso) {
+    var s = Math.round((Date.parse(iso) - Date.now()) / 1000);
+    if (s <= 0) return 'now';
+    return s < 120 ? 'in ' + s + ' s' : s < 7200 ? 'in ' + Math.round(s / 60) + ' min' : 'in ' + Math.round(s / 3600) + ' h';
+  }
+
+  function say (text, kind) {
+    var m = $('message');
+    m.textContent = text;
+    m.className = kind || '';
+    m.hidden = text === '';
+  }
+
+  function lock (text) {
+    document.body.classList.add('locked');
+    $('lock').textContent = text;
+    $('lock').hidden = false;
+  }
+
+  function unlock () {
+    document.body.classList.remove('locked');
+    $('lock').hidden = true;
+  }
+
+  function showTokenState () {
+    $('token-state').textContent = token() === '' ? 'no token: read-only' : 'token set for this browser session';
+  }
+
+  // The traffic of a context that a change from one weight to another moves, in words.
+  function moveText (name, from, to, rps) {
+    if (!(to >= 0 && to <= 100)) return 'Enter a weight from 0 to 100.';
+    var moved = round(Math.abs(to - from), 2);
+    if (moved === 0) return 'Nothing moves: ' + name + ' already sends ' + from + '% of its traffic to new.';
+    var live = rps === null ? 'no live numbers yet' : rps === 0 ? 'no traffic in the last window' : '≈' + rate(rps * moved / 100) + ' req/s';
+    return moved + '% of the traffic of ' + name + ' (' + live + ') moves ' + (to < from ? 'from new to legacy' : 'from legacy to new') + ': weight to new ' + from + '% → ' + to + '%.';
+  }
+
+  var SORTS = {
+    name: function (r) { return r.name; },
+    stage: function (r) { return STAGE_RANK[r.stage] * 1000 + r.effectiveWeight; },
+    weight: function (r) { return r.effectiveWeight; },
+    shadow: function (r) { return r.shadow === null ? null : r.shadow.matchRate; },
+    legacyRps: function (r) { return r.traffic && r.traffic.legacy.rps; },
+    legacyErr: function (r) { return r.traffic && r.traffic.legacy.errorRate; },
+    legacyP99: function (r) { return r.traffic && r.traffic.legacy.p99; },
+    newRps: function (r) { return r.traffic && r.traffic.new.rps; },
+    newErr: function (r) { return r.traffic && r.traffic.new.errorRate; },
+    newP99: function (r) { return r.traffic && r.traffic.new.p99; }
+  };
+
+  function visibleRows () {
+    var q = state.query.trim().toLowerCase();
+    var rows = state.data.contexts.filter(function (r) {
+      if (state.stage !== null && r.stage !== state.stage) return false;
+      return q === '' || (r.name + ' ' + r.stageLabel + ' ' + r.legacy + ' ' + r.new).toLowerCase().indexOf(q) >= 0;
+    });
+    var key = SORTS[state.sort.key];
+    var dir = state.sort.dir;
+    return rows.sort(function (a, b) {
+      var x = key(a);
+      var y = key(b);
+      var absent = (x === null || x === undefined) - (y === null || y === undefined);
+      if (absent !== 0) return absent; // rows without a value go last either way
+      var c = x < y ? -1 : x > y ? 1 : 0;
+      return c * dir || (a.name < b.name ? -1 : 1);
+    });
+  }
+
+  function cell (tr, className, text) {
+    var td = el('td', className, text);
+    tr.appendChild(td);
+    return td;
+  }
+
+  function lines (td, texts) {
+    texts.forEach(function (t) { td.appendChild(el('div', t[1], t[0])); });
+  }
+
+  function sideCells (tr, r, side) {
+    var s = r.traffic && r.traffic[side];
+    cell(tr, 'num ' + side + '-rps', s ? rate(s.rps) : '…');
+    cell(tr, 'num ' + side + '-err' + (s && s.errorRate > 0 ? ' bad' : ''), s ? percent(s.errorRate) : '…');
+    cell(tr, 'num ' + side + '-p99', s ? latency(s.p99) : '…');
+  }
+
+  function button (action, text, disabled, title) {
+    var b = el('button', '', text);
+    b.type = 'button';
+    b.dataset.action = action;
+    b.disabled = disabled;
+    if (title) b.title = title;
+    return b;
+  }
+
+  function row (r) {
+    var tr = el('tr', r.guard && r.guard.tripped ? 'tripped' : '');
+    tr.dataset.context = r.name;
+    lines(cell(tr, 'context'), [[r.name, 'name'], [r.legacy + ' → ' + r.new, 'muted small']]);
+    cell(tr, 'stage').appendChild(el('span', 'badge stage-' + r.stage, r.stageLabel));
+    var w = cell(tr, 'num weight');
+    w.appendChild(el('strong', 'effective', r.effectiveWeight + '%'));
+    w.appendChild(el('span', 'muted configured', ' (' + r.configuredWeight + '%)'));
+    sideCells(tr, r, 'legacy');
+    sideCells(tr, r, 'new');
+    var sh = r.shadow;
+    lines(cell(tr, 'shadow'), sh === null ? [['—', 'muted']] : [
+      [sh.matchRate === null ? 'nothing compared yet' : percent(sh.matchRate * 100) + ' of ' + sh.compared, sh.matchRate !== null && sh.matchRate < 0.99 ? 'warn' : ''],
+      [sh.percent + '% mirrored' + (sh.over === 'since start' ? ', since start' : ''), 'muted small']
+    ]);
+    var o = r.override;
+    lines(cell(tr, 'override'), o === null ? [['—', 'muted']] : [
+      [(o.weight === 0 ? 'rolled back' : 'weight ' + o.weight + '%') + ' by ' + o.by, 'warn'],
+      [o.reason, 'small reason'],
+      [o.expiresAt === null ? 'no expiry' : 'expires ' + until(o.expiresAt) + ' (' + clock(o.expiresAt) + ')', 'muted small']
+    ]);
+    var safety = [];
+    if (r.guard) {
+      safety.push(r.guard.tripped ? ['guard TRIPPED', 'bad'] : ['guard holding', 'good']);
+      if (r.guard.new.requests > 0) safety.push(['new ' + percent(r.guard.new.errorRate) + ' 5xx vs legacy ' + percent(r.guard.legacy.errorRate), 'muted small']);
+    }
+    if (r.ramp) safety.push(r.ramp.running ? ['ramp step ' + r.ramp.step + '/' + r.ramp.of + (r.ramp.nextAt ? ', next ' + clock(r.ramp.nextAt) : ', last step'), ''] : ['ramp stopped by an override', 'warn']);
+    lines(cell(tr, 'safety'), safety.length === 0 ? [['—', 'muted']] : safety);
+    var actions = cell(tr, 'actions');
+    actions.appendChild(button('rollback', 'Roll back', r.effectiveWeight === 0, 'All of ' + r.name + ' to legacy'));
+    actions.appendChild(button('weight', 'Weight…', false, 'Set the weight of ' + r.name));
+    actions.appendChild(button('clear', 'Clear override', r.override === null, 'Back to the configured ' + r.configuredWeight + '%'));
+    return tr;
+  }
+
+  function renderSummary (d) {
+    var c = d.config;
+    $('config').textContent = 'config ' + c.hash + ' · loaded ' + clock(c.loadedAt) + ' · last reload ' +
+      (c.lastReload === 'ok' ? 'ok' : 'REJECTED: ' + c.errors[0] + (c.errors.length > 1 ? ' (and ' + (c.errors.length - 1) + ' more)' : '') + '; the config above keeps serving') +
+      ' · reloads ' + c.reloads.success + ' ok, ' + c.reloads.failure + ' rejected';
+    $('config').className = c.lastReload === 'ok' ? 'muted' : 'bad';
+    var t = d.traffic;
+    if (t !== null && t.newShare !== null) {
+      $('share').textContent = percent(t.newShare);
+      $('share-text').textContent = 'of all traffic served by new services: ' + rate(t.newRps) + ' of ' + rate(t.rps) + ' req/s over the last ' + Math.round(d.window) + ' s (' + rate(t.unmatchedRps) + ' req/s matched no context)';
+    } else {
+      $('share').textContent = percent(d.meanWeight);
+      $('share-text').textContent = (t === null ? 'measuring traffic…' : 'no traffic in the last ' + Math.round(d.window) + ' s') + ' · mean weight to new across ' + d.contexts.length + ' contexts';
+    }
+    var stages = $('stages');
+    stages.textContent = '';
+    Object.keys(STAGE_NAMES).forEach(function (s) {
+      var b = el('button', 'badge stage-' + s, STAGE_NAMES[s] + ' ' + d.stages[s]);
+      b.type = 'button';
+      b.dataset.stage = s;
+      b.setAttribute('aria-pressed', String(state.stage === s));
+      stages.appendChild(b);
+    });
+    $('footnote').textContent = 'Live numbers: ' + (d.window === null ? 'from the next refresh' : 'the last ' + Math.round(d.window) + ' s') +
+      ', refreshed every ' + EVERY_MS / 1000 + ' s. p99 is interpolated within the latency histogram’s buckets. A fallback to legacy counts as a 5xx of new. Shadow match: the last 1,000 comparisons.';
+  }
+
+  function render () {
+    var d = state.data;
+    if (d === null) return;
+    renderSummary(d);
+    var rows = visibleRows();
+    var body = document.createDocumentFragment();
+    rows.forEach(function (r) { body.appendChild(row(r)); });
+    $('rows').replaceChildren(body);
+    $('shown').textContent = rows.length === d.contexts.length ? d.contexts.length + ' contexts' : rows.length + ' of ' + d.contexts.length + ' contexts';
+    document.querySelectorAll('th[data-sort]').forEach(function (th) {
+      th.setAttribute('aria-sort', th.dataset.sort === state.sort.key ? (state.sort.dir === 1 ? 'ascending' : 'descending') : 'none');
+    });
+  }
+
+  async function refresh () {
+    clearTimeout(state.timer);
+    try {
+      var res = await fetch('/board/data', { headers: headers(false), cache: 'no-store' });
+      var body = await res.json().catch(function () { return {}; });
+      if (res.status === 401) lock(token() === '' ? 'This board needs the admin token (server.boardAuth is on): enter it above.' : 'The admin token was refused: ' + body.message);
+      else if (!res.ok) lock('The admin API answered ' + res.status + ': ' + (body.message || 'no message'));
+      else {
+        unlock();
+        if ($('message').dataset.offline === '1') { say(''); $('message').dataset.offline = ''; }
+        state.data = body;
+        render();
+      }
+    } catch (err) {
+      say('The admin API cannot be reached; retrying every ' + EVERY_MS / 1000 + ' s.', 'bad');
+      $('message').dataset.offline = '1';
+    }
+    state.timer = setTimeout(refresh, EVERY_MS);
+  }
+
+  var ACTIONS = {
+    rollback: { title: 'Roll back ', ok: 'Roll back', reason: 'rolled back from the board', method: 'POST', path: '/rollback' },
+    weight: { title: 'Set the weight of ', ok: 'Set weight', reason: 'weight set from the board', method: 'PUT', path: '/weight' },
+    clear: { title: 'Clear the override of ', ok: 'Clear override', reason: '', method: 'DELETE', path: '/override' }
+  };
+
+  // An empty or unreadable weight is NaN, never 0: it must not become a rollback.
+  function target () {
+    var p = state.pending;
+    var typed = $('confirm-weight').value.trim();
+    return p.kind === 'rollback' ? 0 : p.kind === 'clear' ? p.configured : typed === '' ? NaN : Number(typed);
+  }
+
+  function describe () {
+    var p = state.pending;
+    $('confirm-text').textContent = moveText(p.name, p.from, target(), p.rps);
+  }
+
+  function open (kind, name) {
+    var r = state.data.contexts.find(function (c) { return c.name === name; });
+    if (r === undefined) return;
+    if (token() === '') {
+      say('Enter the admin token above first: actions need it.', 'bad');
+      $('token').focus();
+      return;
+    }
+    var a = ACTIONS[kind];
+    state.pending = { kind: kind, name: r.name, from: r.effectiveWeight, configured: r.configuredWeight, rps: r.traffic ? r.traffic.legacy.rps + r.traffic.new.rps : null };
+    $('confirm-title').textContent = a.title + r.name + '?';
+    $('confirm-ok').textContent = a.ok;
+    $('confirm-weight-label').hidden = kind !== 'weight';
+    $('confirm-weight').value = String(r.effectiveWeight);
+    $('confirm-reason').value = a.reason;
+    $('confirm-reason').parentElement.hidden = kind === 'clear';
+    $('confirm-error').hidden = true;
+    describe();
+    $('confirm').showModal();
+    (kind === 'weight' ? $('confirm-weight') : $('confirm-ok')).focus();
+  }
+
+  async function confirm () {
+    var p = state.pending;
+    var a = ACTIONS[p.kind];
+    var to = target();
+    if (!(to >= 0 && to <= 100)) {
+      $('confirm-error').textContent = 'Enter a weight from 0 to 100.';
+      $('confirm-error').hidden = false;
+      return;
+    }
+    var body = p.kind === 'clear' ? undefined : JSON.stringify(p.kind === 'weight' ? { weight: to, reason: $('confirm-reason').value } : { reason: $('confirm-reason').value });
+    $('confirm-ok').disabled = true;
+    try {
+      var res = await fetch('/contexts/' + encodeURIComponent(p.name) + a.path, { method: a.method, headers: headers(body !== undefined), body: body });
+      var answer = await res.json().catch(function () { return {}; });
+      if (!res.ok) {
+        var text = res.status === 401 ? 'The admin token was refused: ' + answer.message : res.status + ' ' + (answer.code || '') + ': ' + (answer.message || 'no message');
+        $('confirm-error').textContent = text;
+        $('confirm-error').hidden = false;
+        say(text, 'bad');
+        return;
+      }
+      $('confirm').close();
+      say(p.name + ': weight to new ' + p.from + '% → ' + answer.effectiveWeight + '%' + (answer.warning ? '. Warning: ' + answer.warning : ''), answer.warning ? 'bad' : '');
+      await refresh();
+    } catch (err) {
+      $('confirm-error').textContent = 'The admin API cannot be reached: nothing was changed by this page.';
+      $('confirm-error').hidden = false;
+    } finally {
+      $('confirm-ok').disabled = false;
+    }
+  }
+
+  document.addEventListener('DOMContentLoaded', function () {
+    showTokenState();
+    $('token-form').addEventListener('submit', function (e) {
+      e.preventDefault();
+      var value = $('token').value.trim();
+      if (value === '') return;
+      sessionStorage.setItem(TOKEN_KEY, value);
+      $('token').value = '';
+      showTokenState();
+      say('');
+      refresh();
+    });
+    $('token-forget').addEventListener('click', function () {
+      sessionStorage.removeItem(TOKEN_KEY);
+      showTokenState();
+      refresh();
+    });
+    $('search').addEventListener('input', function (e) { state.query = e.target.value; render(); });
+    $('stages').addEventListener('click', function (e) {
+      var b = e.target.closest('button[data-stage]');
+      if (!b) return;
+      state.stage = state.stage === b.dataset.stage ? null : b.dataset.stage;
+      render();
+    });
+    document.querySelector('thead').addEventListener('click', function (e) {
+      var th = e.target.closest('th[data-sort]');
+      if (!th) return;
+      state.sort = { key: th.dataset.sort, dir: state.sort.key === th.dataset.sort ? -state.sort.dir : 1 };
+      render();
+    });
+    $('rows').addEventListener('click', function (e) {
+      var b = e.target.closest('button[data-action]');
+      if (b) open(b.dataset.action, b.closest('tr').dataset.context);
+    });
+    $('confirm-weight').addEventListener('input', describe);
+    $('confirm-cancel').addEventListener('click', function () { $('confirm').close(); });
+    $('confirm-ok').addEventListener('click', confirm);
+    refresh();
+  });
+})();
+`
