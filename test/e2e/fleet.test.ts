@@ -61,7 +61,7 @@ t.test('three replica processes behave as one proxy through Redis', async t => {
   const legacy = await upstream(t, 'legacy')
   const next = await upstream(t, 'new')
   const file = configFile(t, fleetConfig(legacy.url, next.url, redis.url))
-  const replicas = await Promise.all([replica(t, file), replica(t, file), replica(t, file)])
+  const replicas: Replica[] = await Promise.all([replica(t, file), replica(t, file), replica(t, file)])
   t.same(await sides(replicas, '/api/orders'), ['new', 'new', 'new'])
 
   const rollback = await call(replicas[0], 'POST', '/contexts/orders/rollback', { reason: 'orders-svc 5xx' })
