@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs'
 import t, { type Test } from 'tap'
 import { Strangler } from '../../src/main.ts'
 import { admin, configFile, get, quietLog, serveProcess, tally, upstream, whoAnswers } from '../helpers.ts'
@@ -154,4 +155,42 @@ t.test('a guard judges the traffic of the whole fleet and trips once for all of 
   }
   t.equal(Number((await admin(a, 'GET', '/metrics')).text.match(/^strangler_guard_trips_total\{context="orders"\} (\d+)$/m)?.[1] ?? 0) +
     Number((await admin(b, 'GET', '/metrics')).text.match(/^strangler_guard_trips_total\{context="orders"\} (\d+)$/m)?.[1] ?? 0), 1, 'one trip for the fleet')
+})
+
+t.test('the YAML wins over overrides made before the fleet first ran it, on every replica, whichever file each runs', async t => {
+  const redis = await redisServer(t)
+  const legacy = await upstream(t, 'legacy')
+  const next = await upstream(t, 'new')
+  const v1 = fleetConfig(legacy.url, next.url, redis.url)
+  const v2 = v1.replace('weight: 100\n\n  users', 'weight: 90\n\n  users')
+  t.not(v1, v2)
+  const fileA = configFile(t, v1)
+  const fileB = configFile(t, v1)
+  const start = (file: string): Promise<Strangler> => Strangler.start({ configFile: file, env: {}, log: quietLog, watch: false, processMetrics: false })
+  const [a, b] = await Promise.all([start(fileA), start(fileB)])
+  t.teardown(async () => { await Promise.all([a.close(), b.close()]) })
+  const rollback = (s: Strangler): Promise<{ status: number }> => admin(s, 'POST', '/contexts/orders/rollback', { token: TOKEN })
+  const effective = (s: Strangler): number | undefined => s.overrides.get('orders')?.weight
+
+  // A rollback made under v1, then the fleet moves to v2: the YAML wins on both.
+  t.equal((await rollback(a)).status, 200)
+  writeFileSync(fileA, v2)
+  t.same(await a.reload('admin'), { ok: true, changed: true, hash: a.config.hash })
+  t.equal(effective(a), undefined, 'cleared where v2 runs')
+  t.equal(effective(b), 0, 'kept where v1 still runs')
+  writeFileSync(fileB, v2)
+  await b.reload('admin')
+  t.equal(effective(b), undefined, 'cleared once v2 runs there too')
+
+  // Back to v1 on A only (a revert), then a rollback through B, which still runs v2:
+  // it is newer than the moment the fleet first ran each file, so it holds on both.
+  writeFileSync(fileA, v1)
+  await a.reload('admin')
+  t.equal((await rollback(b)).status, 200)
+  t.equal(effective(a), 0, 'holds on the replica running the other file')
+  t.equal(effective(b), 0)
+  writeFileSync(fileB, v1)
+  await b.reload('admin')
+  t.equal(effective(b), 0, 'still holds after B catches up: the fleet ran v1 before the rollback')
+  t.same(await tally(`http://127.0.0.1:${b.proxyPort}/api/orders`, 10), { legacy: 10 })
 })
