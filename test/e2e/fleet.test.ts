@@ -1,5 +1,7 @@
+import { once } from 'node:events'
 import { writeFileSync } from 'node:fs'
 import t, { type Test } from 'tap'
+import type { RedisStore } from '../../src/admin/redis-store.ts'
 import { Strangler } from '../../src/main.ts'
 import { admin, configFile, get, quietLog, serveProcess, tally, upstream, whoAnswers } from '../helpers.ts'
 import { redisServer } from '../redis.ts'
@@ -193,4 +195,37 @@ t.test('the YAML wins over overrides made before the fleet first ran it, on ever
   await b.reload('admin')
   t.equal(effective(b), 0, 'still holds after B catches up: the fleet ran v1 before the rollback')
   t.same(await tally(`http://127.0.0.1:${b.proxyPort}/api/orders`, 10), { legacy: 10 })
+})
+
+t.test('with Redis down a guard rolls back its own replica, and the trip reaches the fleet when Redis is back', async t => {
+  const redis = await redisServer(t)
+  const legacy = await upstream(t, 'legacy')
+  const next = await upstream(t, 'new', (_req, res) => { res.writeHead(500); res.end('{}') })
+  const clock = { now: () => Date.parse('2026-11-24T00:00:00Z') }
+  const file = configFile(t, fleetConfig(legacy.url, next.url, redis.url, '    guard: { maxErrorRateDelta: 5, minRequests: 20, window: 1m }'))
+  const start = (): Promise<Strangler> => Strangler.start({ configFile: file, env: {}, log: quietLog, watch: false, processMetrics: false, clock })
+  const [a, b] = await Promise.all([start(), start()])
+  t.teardown(async () => { await Promise.all([a.close(), b.close()]) })
+  const stores = [a, b].map(s => s.overrides.store as RedisStore)
+  const down = Promise.all(stores.map(s => once(s, 'down')))
+  await redis.stop()
+  await down
+
+  t.same(await tally(`http://127.0.0.1:${a.proxyPort}/api/orders`, 20), { 'status 500': 20 })
+  await a.safety.tick()
+  await b.safety.tick()
+  t.equal(a.overrides.get('orders')?.by, 'guard', 'A judged its own traffic and rolled back')
+  t.equal(b.overrides.get('orders'), null, 'B had no failures of its own')
+  t.same(await tally(`http://127.0.0.1:${a.proxyPort}/api/orders`, 5), { legacy: 5 })
+
+  const up = Promise.all(stores.map(s => once(s, 'up')))
+  await redis.start()
+  await up
+  await Promise.all([a.overrides.resync(), b.overrides.resync()])
+  await b.overrides.resync()
+  t.equal(b.overrides.get('orders')?.by, 'guard', 'the trip reached B')
+  t.same(await tally(`http://127.0.0.1:${b.proxyPort}/api/orders`, 5), { legacy: 5 })
+  const stored = JSON.parse(await redis.client().hget('test:overrides', 'orders') as string)
+  t.equal(stored.override.by, 'guard')
+  t.ok(Number.isInteger(stored.version), 'stored with a version from Redis')
 })
