@@ -129,6 +129,8 @@ async function checkRoutes (text: string, env: NodeJS.ProcessEnv): Promise<Run> 
   return await run(process.execPath, [CLI, 'check', '--strict', file], { PATH: process.env.PATH, ...env })
 }
 
+const REDIS = ['--set', 'state.redis.existingSecret=shop-redis']
+
 const SWITCHES: Array<[string, string[]]> = [
   ['default values', []],
   ['config.reload=rollout', ['--set', 'config.reload=rollout']],
@@ -140,6 +142,7 @@ const SWITCHES: Array<[string, string[]]> = [
   ['serviceAccount.create=false', ['--set', 'serviceAccount.create=false']],
   ['adminToken.existingSecret', ['--set', 'adminToken.existingSecret=ops-token']],
   ['preStopSleepSeconds=0', ['--set', 'preStopSleepSeconds=0']],
+  ['state.redis.existingSecret', REDIS],
   ['the migration fixture (every switch on)', ['-f', MIGRATION_VALUES]]
 ]
 
@@ -250,15 +253,24 @@ t.test('the state file is on a writable emptyDir: the root filesystem and the Co
 })
 
 t.test('the routes rendered into the ConfigMap pass strangler check --strict', when, async t => {
-  for (const [name, args] of [SWITCHES[0], SWITCHES[SWITCHES.length - 1]]) {
+  const env = { STRANGLER_ADMIN_TOKEN: 'test-token', STRANGLER_REDIS_URL: 'rediss://:p%40ss@redis.shop.svc.cluster.local:6380/0' }
+  const redis = SWITCHES.find(([name]) => name === 'state.redis.existingSecret') as [string, string[]]
+  for (const [name, args] of [SWITCHES[0], redis, SWITCHES[SWITCHES.length - 1]]) {
     const text = routesOf(await render(t, args))
-    const ok = await checkRoutes(text, { STRANGLER_ADMIN_TOKEN: 'test-token' })
+    const ok = await checkRoutes(text, env)
     t.equal(ok.code, 0, name, { output: ok.stdout + ok.stderr })
     t.match(ok.stdout, /: valid \(/, name)
-    const unset = await checkRoutes(text, {})
+    const unset = await checkRoutes(text, { STRANGLER_REDIS_URL: env.STRANGLER_REDIS_URL })
     t.equal(unset.code, 1, `${name}: the token is read from the environment, never written in the ConfigMap`)
     t.match(unset.stdout + unset.stderr, /STRANGLER_ADMIN_TOKEN is not set/)
   }
+  const redisText = routesOf(await render(t, redis[1]))
+  const noUrl = await checkRoutes(redisText, { STRANGLER_ADMIN_TOKEN: 'test-token' })
+  t.equal(noUrl.code, 1, 'the Redis URL is read from the environment, never written in the ConfigMap')
+  t.match(noUrl.stdout + noUrl.stderr, /STRANGLER_REDIS_URL is not set/)
+  const notRedis = await checkRoutes(redisText, { ...env, STRANGLER_REDIS_URL: 'http://redis:6379' })
+  t.equal(notRedis.code, 1, 'a Secret holding something other than a Redis URL is refused')
+  t.match(notRedis.stdout + notRedis.stderr, 'url "http://redis:6379" is not a Redis URL')
   const migration = parse(routesOf(await render(t, ['-f', MIGRATION_VALUES])))
   t.equal(migration.contexts['catalog-reads'].weight, 0.5, 'fractional weights stay numbers')
   t.strictSame(migration.server.trustProxy, ['10.0.0.0/8', 'fd00::/8'])
@@ -282,6 +294,51 @@ t.test('the admin token reaches the pod from a Secret as STRANGLER_ADMIN_TOKEN',
     { name: 'STRANGLER_ADMIN_TOKEN', valueFrom: { secretKeyRef: { name: 'shop-strangler-admin', key: 'admin-token' } } },
     { name: 'ORDERS_URL', value: 'http://orders-v2.shop.svc.cluster.local:3000' }
   ])
+})
+
+t.test('state.redis: the URL from the existing Secret as STRANGLER_REDIS_URL, read by the routes under a per-release prefix', when, async t => {
+  const objects = await render(t, REDIS)
+  t.strictSame(container(objects).env, [
+    { name: 'STRANGLER_ADMIN_TOKEN', valueFrom: { secretKeyRef: { name: FULLNAME, key: 'token' } } },
+    { name: 'STRANGLER_REDIS_URL', valueFrom: { secretKeyRef: { name: 'shop-redis', key: 'url' } } }
+  ])
+  const server = parse(routesOf(objects)).server
+  t.strictSame(server.state, { redis: { url: '${STRANGLER_REDIS_URL}', keyPrefix: 'checkout:shop-strangler-proxy:' } })
+  t.equal(server.stateFile, '/var/lib/strangler/state.json', 'the state file and its emptyDir stay')
+  t.strictSame(objects.filter(o => o.kind === 'Secret').map(o => o.metadata.name), [FULLNAME], 'the Redis Secret is never the chart\'s')
+  t.strictSame(container(objects).startupProbe, { httpGet: { path: '/healthz', port: 'admin' }, periodSeconds: 2, timeoutSeconds: 2, failureThreshold: 150 })
+  const checksum = only(objects, 'Deployment').spec.template.metadata.annotations['checksum/state']
+  t.match(checksum, /^[0-9a-f]{64}$/)
+
+  const given = await render(t, [...REDIS, '--set', 'state.redis.secretKey=redis-url', '--set', 'state.redis.keyPrefix=orders-fleet:', '--set', 'state.redis.startupWaitSeconds=61'])
+  t.strictSame(container(given).env[1], { name: 'STRANGLER_REDIS_URL', valueFrom: { secretKeyRef: { name: 'shop-redis', key: 'redis-url' } } })
+  t.strictSame(parse(routesOf(given)).server.state, { redis: { url: '${STRANGLER_REDIS_URL}', keyPrefix: 'orders-fleet:' } })
+  t.equal(container(given).startupProbe.failureThreshold, 31, '61 s at one probe every 2 s')
+  t.not(only(given, 'Deployment').spec.template.metadata.annotations['checksum/state'], checksum, 'a new prefix rolls the pods: the proxy reads server.state at start only')
+
+  const other = await render(t, [...REDIS, '--set', 'fullnameOverride=blue'])
+  t.equal(parse(only(other, 'ConfigMap', 'blue').data['routes.yaml']).server.state.redis.keyPrefix, 'checkout:blue:', 'another release, another prefix')
+})
+
+t.test('state.redis: the default prefix stays within the proxy\'s 100 characters with the longest names', when, async t => {
+  const namespace = 'n'.repeat(63)
+  const fullname = 'f'.repeat(63)
+  const r = await helm(['template', RELEASE, CHART, '--namespace', namespace, '--set', `fullnameOverride=${fullname}`, ...REDIS, '--show-only', 'templates/configmap.yaml'])
+  t.equal(r.code, 0, 'helm template', { stderr: r.stderr })
+  const text = (parse(r.stdout) as K8s).data['routes.yaml']
+  t.equal(parse(text).server.state.redis.keyPrefix, `${namespace}:${'f'.repeat(35)}:`)
+  const ok = await checkRoutes(text, { STRANGLER_ADMIN_TOKEN: 'test-token', STRANGLER_REDIS_URL: 'redis://redis:6379' })
+  t.equal(ok.code, 0, 'strangler check --strict', { output: ok.stdout + ok.stderr })
+})
+
+t.test('without state.redis: no Redis env, no state in the routes, no startup probe', when, async t => {
+  for (const args of [[], ['--set', 'state.redis.existingSecret=', '--set', 'state.redis.keyPrefix=ignored:']]) {
+    const objects = await render(t, args)
+    t.strictSame(container(objects).env.map((e: any) => e.name), ['STRANGLER_ADMIN_TOKEN'], args.join(' '))
+    t.notOk('state' in parse(routesOf(objects)).server, args.join(' '))
+    t.equal(container(objects).startupProbe, undefined, args.join(' '))
+    t.equal(only(objects, 'Deployment').spec.template.metadata.annotations, undefined, args.join(' '))
+  }
 })
 
 t.test('config.reload: a checksum/config annotation only in rollout mode, following the routes', when, async t => {
@@ -435,7 +492,14 @@ t.test('values.schema.json rejects bad values before anything renders', when, as
     [['-f', MIGRATION_VALUES, '--set', 'config.routes.contexts.orders.weight=101'], "at '/config/routes/contexts/orders/weight'"],
     [['--set', 'config.routes.contexts.orders.weight=5'], "at '/config/routes/contexts/orders': missing properties 'match', 'legacy', 'new'"],
     [['--set', 'config.routes.server.admin=0.0.0.0:9091'], "additional properties 'server' not allowed"],
-    [['--set', 'extraEnv[0].name=STRANGLER_ADMIN_TOKEN'], "at '/extraEnv/0/name'"]
+    [['--set', 'extraEnv[0].name=STRANGLER_ADMIN_TOKEN'], "at '/extraEnv/0/name'"],
+    [['--set', 'extraEnv[0].name=STRANGLER_REDIS_URL'], "at '/extraEnv/0/name'"],
+    [['--set', 'state.redis.existingSecret=3'], "at '/state/redis/existingSecret'"],
+    [['--set', 'state.redis.secretKey='], "at '/state/redis/secretKey'"],
+    [['--set', `state.redis.keyPrefix=${'x'.repeat(101)}`], "at '/state/redis/keyPrefix'"],
+    [['--set', 'state.redis.startupWaitSeconds=1'], "at '/state/redis/startupWaitSeconds'"],
+    [['--set', 'state.redis.url=redis://redis:6379'], "additional properties 'url' not allowed"],
+    [['--set', 'config.server.state.redis.url=redis://redis:6379'], "additional properties 'state' not allowed"]
   ]
   const results = await Promise.all(bad.map(([args]) => helm(['template', RELEASE, CHART, ...args])))
   for (const [i, [args, where]] of bad.entries()) {
@@ -446,10 +510,14 @@ t.test('values.schema.json rejects bad values before anything renders', when, as
   }
 })
 
-t.test('NOTES.txt tells how to roll back, on every pod, and how to make it last', when, async t => {
-  const r = await helm(['install', RELEASE, CHART, '--namespace', NAMESPACE, '--dry-run=client'])
+async function notesOf (t: Test, args: string[]): Promise<string> {
+  const r = await helm(['install', RELEASE, CHART, '--namespace', NAMESPACE, '--dry-run=client', ...args])
   t.equal(r.code, 0, 'install --dry-run=client', { stderr: r.stderr })
-  const notes = r.stdout.slice(r.stdout.indexOf('NOTES:'))
+  return r.stdout.slice(r.stdout.indexOf('NOTES:'))
+}
+
+t.test('NOTES.txt without state.redis tells how to roll back, on every pod, and how to make it last', when, async t => {
+  const notes = await notesOf(t, [])
   t.match(notes, `kubectl -n ${NAMESPACE} get pods -l app.kubernetes.io/name=strangler-proxy,app.kubernetes.io/instance=${RELEASE} -o name`)
   t.match(notes, `kubectl -n ${NAMESPACE} exec "$pod" -- node dist/cli.js rollback CONTEXT --reason`)
   t.match(notes, `kubectl -n ${NAMESPACE} port-forward pod/POD 9090:9090`)
@@ -457,4 +525,18 @@ t.test('NOTES.txt tells how to roll back, on every pod, and how to make it last'
   t.match(notes, 'curl -X POST -H "Authorization: Bearer $TOKEN"')
   t.match(notes, 'localhost:9090/contexts/CONTEXT/rollback')
   t.match(notes, /set the context's\s+weight to 0 in config\.routes/)
+  t.notMatch(notes, 'STRANGLER_STATE_STORE_DOWN')
+})
+
+t.test('NOTES.txt with state.redis: one call through the admin Service rolls back every pod', when, async t => {
+  const notes = await notesOf(t, REDIS)
+  t.match(notes, 'Overrides are shared through Redis (Secret shop-redis, keys checkout:shop-strangler-proxy:*)')
+  t.match(notes, 'one call to any pod (through the admin Service) rolls back every pod')
+  t.match(notes, `kubectl -n ${NAMESPACE} exec deploy/${FULLNAME} -- node dist/cli.js rollback CONTEXT --reason`)
+  t.match(notes, `kubectl -n ${NAMESPACE} port-forward svc/${FULLNAME}-admin 9090:9090`)
+  t.match(notes, `get secret ${FULLNAME} -o jsonpath='{.data.token}'`)
+  t.match(notes, 'localhost:9090/contexts/CONTEXT/rollback')
+  t.match(notes, /answer 503 STRANGLER_STATE_STORE_DOWN, applied nowhere \(metric\s+strangler_state_store_up 0\)/)
+  t.notMatch(notes, 'for pod in')
+  t.notMatch(notes, 'port-forward pod/')
 })

@@ -63,10 +63,39 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
+{{/* The Secret holding the Redis URL, empty when overrides stay per pod. */}}
+{{- define "strangler-proxy.redisSecret" -}}
+{{- dig "redis" "existingSecret" "" (.Values.state | default dict) }}
+{{- end }}
+
 {{/*
-The config file. listen, admin, adminToken and stateFile are the chart's: the
-probes and Prometheus reach the admin port from outside the pod, the token comes
-from the Secret, and the ConfigMap mount is read-only.
+The keys' prefix in Redis. Default: namespace and fullname, so two releases
+sharing a Redis never share overrides; the proxy takes at most 100 characters.
+*/}}
+{{- define "strangler-proxy.redisKeyPrefix" -}}
+{{- $prefix := dig "redis" "keyPrefix" "" (.Values.state | default dict) }}
+{{- if $prefix }}
+{{- $prefix }}
+{{- else }}
+{{- printf "%s:%s" .Release.Namespace (include "strangler-proxy.fullname" .) | trunc 99 }}:
+{{- end }}
+{{- end }}
+
+{{/*
+server.state of the config file, empty without state.redis.existingSecret. The
+URL is a reference to the pod's environment: it holds a password and stays in
+the Secret.
+*/}}
+{{- define "strangler-proxy.state" -}}
+{{- if include "strangler-proxy.redisSecret" . }}
+{{- toYaml (dict "redis" (dict "url" "${STRANGLER_REDIS_URL}" "keyPrefix" (include "strangler-proxy.redisKeyPrefix" .))) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The config file. listen, admin, adminToken, stateFile and state are the chart's: the
+probes and Prometheus reach the admin port from outside the pod, the token and the
+Redis URL come from Secrets, and the ConfigMap mount is read-only.
 */}}
 {{- define "strangler-proxy.routes" -}}
 {{- $server := merge (dict
@@ -74,6 +103,9 @@ from the Secret, and the ConfigMap mount is read-only.
   "admin" "0.0.0.0:9090"
   "adminToken" "${STRANGLER_ADMIN_TOKEN}"
   "stateFile" "/var/lib/strangler/state.json") (deepCopy (.Values.config.server | default dict)) }}
+{{- with include "strangler-proxy.state" . }}
+{{- $_ := set $server "state" (fromYaml .) }}
+{{- end }}
 {{- $routes := .Values.config.routes -}}
 server:
   {{- toYaml $server | nindent 2 }}
