@@ -24,7 +24,8 @@ const METRICS = new Set([
   'strangler_context_weight_percent',
   'strangler_config_reloads_total',
   'strangler_config_info',
-  'strangler_rejected_requests_total'
+  'strangler_rejected_requests_total',
+  'strangler_state_store_up'
 ])
 
 function metricsIn (expr: string): string[] {
@@ -445,6 +446,10 @@ t.test('PrometheusRule only when enabled, with the migration alerts on this rele
   t.match(byName.StranglerWeightOverridden.expr, /source="effective"\}\s+!= ignoring \(source\)\s+strangler_context_weight_percent\{[^}]*source="config"\}/)
   t.equal(byName.StranglerWeightOverridden.for, '2h')
   t.equal(byName.StranglerPodsServeDifferentConfigs.for, '15m')
+  const shared = only(await render(t, ['--set', 'metrics.prometheusRule.enabled=true', '--set', 'state.redis.existingSecret=shop-redis']), 'PrometheusRule')
+  const down = shared.spec.groups.flatMap((g: any) => g.rules).find((r: any) => r.alert === 'StranglerStateStoreDown')
+  t.equal(down.expr.trim(), 'strangler_state_store_up{namespace="checkout", job="shop-strangler-proxy-admin"} == 0', 'with state.redis: an alert when Redis is unreachable')
+  t.equal(down.labels.severity, 'critical')
 })
 
 t.test('the Grafana dashboard: the panels asked for, on exported metrics only, shipped as a ConfigMap on request', when, async t => {
