@@ -160,7 +160,7 @@ export const script = String.raw`'use strict';
     if (r.ramp) safety.push(r.ramp.running ? ['ramp step ' + r.ramp.step + '/' + r.ramp.of + (r.ramp.nextAt ? ', next ' + clock(r.ramp.nextAt) : ', last step'), ''] : ['ramp stopped by an override', 'warn']);
     lines(cell(tr, 'safety'), safety.length === 0 ? [['—', 'muted']] : safety);
     var actions = cell(tr, 'actions');
-    actions.appendChild(button('rollback', 'Roll back', r.effectiveWeight === 0, 'All of ' + r.name + ' to legacy'));
+    actions.appendChild(button('rollback', 'Roll back', r.effectiveWeight === 0 || r.stage === 'retired', r.stage === 'retired' ? 'Legacy and new are the same upstream: nothing to roll back to' : 'All of ' + r.name + ' to legacy'));
     actions.appendChild(button('weight', 'Weight…', false, 'Set the weight of ' + r.name));
     actions.appendChild(button('clear', 'Clear override', r.override === null, 'Back to the configured ' + r.configuredWeight + '%'));
     return tr;
