@@ -6,8 +6,16 @@ import type { Config, Context } from '../types.ts'
 import type { AnchorMode, RedisStore } from './redis-store.ts'
 import type { Entry, Override, OverrideMap, OverrideStore } from './store.ts'
 
+const fingerprints = new WeakMap<Context, string>()
+
+/** Identifies a context's YAML; contexts are immutable, so each is hashed once. */
 export function contextFingerprint (c: Context): string {
-  return createHash('sha256').update(JSON.stringify(c)).digest('hex').slice(0, 12)
+  let fp = fingerprints.get(c)
+  if (fp === undefined) {
+    fp = createHash('sha256').update(JSON.stringify(c)).digest('hex').slice(0, 12)
+    fingerprints.set(c, fp)
+  }
+  return fp
 }
 
 const MAX_TIMER = 2 ** 31 - 1
