@@ -58,9 +58,7 @@ export function readPlain (text: string): unknown {
   const lines: number[] = []
   const listener = (event: 'open' | 'close', s: NodeState): void => {
     if (event === 'open') {
-      const start = contentStart(text, s.position)
-      starts.push(start)
-      lines.push(s.line + lineBreaks(text, s.position, start))
+      skipToContent(text, s.position, s.line, starts, lines)
       return
     }
     const start = starts.pop()!
@@ -86,26 +84,22 @@ function isSpace (c: string | undefined): boolean {
   return c === ' ' || c === '\t' || c === '\n' || c === '\r'
 }
 
-function contentStart (text: string, at: number): number {
+/** Pushes where the content of a node opened at `at` starts (past spaces, line breaks and comments), and its line. */
+function skipToContent (text: string, at: number, line: number, starts: number[], lines: number[]): void {
   let i = at
-  while (i < text.length) {
+  for (; i < text.length; i++) {
     const c = text[i]
-    if (c === '#') {
+    if (c === '\n') {
+      line++
+    } else if (c === '#') {
       const end = text.indexOf('\n', i)
-      i = end === -1 ? text.length : end
-    } else if (isSpace(c)) {
-      i++
-    } else {
+      i = (end === -1 ? text.length : end) - 1 // the loop's i++ lands on the line break
+    } else if (c !== ' ' && c !== '\t' && c !== '\r') {
       break
     }
   }
-  return i
-}
-
-function lineBreaks (text: string, from: number, to: number): number {
-  let n = 0
-  for (let i = text.indexOf('\n', from); i !== -1 && i < to; i = text.indexOf('\n', i + 1)) n++
-  return n
+  starts.push(i)
+  lines.push(line)
 }
 
 /** Whether a node stands where a key of a flow mapping does (`{x}` or `{a: 1, x}` is a key with no value). */
