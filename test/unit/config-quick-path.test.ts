@@ -203,8 +203,10 @@ t.test('configs: the quick path gives the Document path\'s exact Config or refus
 
 t.test('the example files and the benchmark\'s 10,000 contexts take the quick path, to the same Config', async t => {
   const many = Array.from({ length: 10_000 }, (_, i) => `  c${i}: {match: {paths: [/c/${i}]},legacy: l,new: n,weight: 50,sticky: {header: x-user-id}${i % 4 === 0 ? ',rewrite: {new: {stripPrefix: /c}}' : ''}}\n`)
+  const design = readFileSync(new URL('../fixtures/config/design-example.yaml', import.meta.url), 'utf8')
   const files = {
-    'design-example.yaml': readFileSync(new URL('../fixtures/config/design-example.yaml', import.meta.url), 'utf8'),
+    'design-example.yaml': design,
+    'design-example.yaml with CRLF line ends': design.replaceAll('\n', '\r\n'),
     'config/routes.yaml': readFileSync(new URL('../../config/routes.yaml', import.meta.url), 'utf8'),
     '10,000 contexts': `${BASE}contexts:\n${many.join('')}`
   }
