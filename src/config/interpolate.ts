@@ -78,3 +78,24 @@ export function interpolate (doc: Document.Parsed, env: Env): ScalarIssue[] {
   })
   return issues
 }
+
+/**
+ * Expands references in every string value of plain data (lists and
+ * mappings) in place, as `interpolate` does in a document. Returns false at
+ * the first problem, which only the document can place.
+ */
+export function interpolateData (data: unknown, env: Env): boolean {
+  if (typeof data !== 'object' || data === null) return true
+  const entries = data as Record<string, unknown>
+  for (const key of Object.keys(entries)) {
+    const value = entries[key]
+    if (typeof value !== 'string') {
+      if (!interpolateData(value, env)) return false
+    } else if (value.includes('$')) {
+      const { value: expanded, unset, invalid } = expand(value, env)
+      if (unset.length > 0 || invalid !== null) return false
+      entries[key] = expanded
+    }
+  }
+  return true
+}
