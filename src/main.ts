@@ -1,4 +1,6 @@
 import { EventEmitter } from 'node:events'
+import { statSync } from 'node:fs'
+import { setImmediate as turn } from 'node:timers/promises'
 import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { pino, type Logger } from 'pino'
@@ -6,13 +8,12 @@ import { AggregatorRegistry } from 'prom-client'
 import type { MetricFamily } from './admin/board/rates.ts'
 import { createAdminServer } from './admin/server.ts'
 import { Overrides } from './admin/overrides.ts'
-import { RedisStore } from './admin/redis-store.ts'
 import { FileStore, type OverrideStore } from './admin/store.ts'
 import { Fleet } from './cluster/fleet.ts'
 import type { WeightMap } from './cluster/messages.ts'
 import { diffConfigs } from './config/diff.ts'
 import { formatIssue, loadConfigFile } from './config/index.ts'
-import { ConfigLoader } from './config/loader.ts'
+import { ConfigLoader, THREAD_THRESHOLD } from './config/loader.ts'
 import { watchConfig } from './config/watch.ts'
 import { Metrics } from './metrics.ts'
 import { Safety, type Clock } from './safety/safety.ts'
@@ -92,8 +93,7 @@ export class Strangler extends EventEmitter {
     const workers = config.server.workers
     this.metrics = new Metrics({ processMetrics: opts.processMetrics !== false, role: workers > 1 ? 'control' : 'all' })
     this.metrics.setConfig(config.hash)
-    const { state } = config.server
-    this.overrides = new Overrides(opts.store ?? (state === null ? new FileStore(config.server.stateFile) : new RedisStore(state.redis.url, state.redis.keyPrefix, log)), log)
+    this.overrides = new Overrides(opts.store ?? new FileStore(config.server.stateFile), log)
     this.metrics.watchStore(() => this.overrides.store.up)
     this.safety = new Safety(() => this.config, this.overrides, log, ctx => this.metrics.guardTrips.labels(ctx).inc(), opts.clock)
     this.safety.configure(config)
@@ -126,7 +126,10 @@ export class Strangler extends EventEmitter {
     const loaded = loadConfigFile(opts.configFile, { env, unsetVars: 'error' })
     if (loaded.config === null) throw new StartError(loaded.errors.map(formatIssue))
     for (const w of loaded.warnings) log.warn(formatIssue(w))
-    const s = new Strangler({ ...opts, env }, log, loaded.config)
+    // ioredis (about 15 MB) is loaded only when the config asks for Redis.
+    const { state } = loaded.config.server
+    const store = opts.store ?? (state === null ? undefined : new (await import('./admin/redis-store.ts')).RedisStore(state.redis.url, state.redis.keyPrefix, log))
+    const s = new Strangler({ ...opts, env, store }, log, loaded.config)
     await s.overrides.restore(loaded.config)
     s.#exportWeights()
     await s.safety.tick()
@@ -144,6 +147,8 @@ export class Strangler extends EventEmitter {
       throw err
     }
     if (opts.watch !== false) s.#unwatch = watchConfig(opts.configFile, () => { void s.reload('watch') })
+    // A file read on the loader thread at reload: start it (and warm its parser) now, not at the first reload.
+    if (statSync(opts.configFile).size >= THREAD_THRESHOLD) void s.#loader.load(opts.configFile, { env, unsetVars: 'error' })
     log.info({ hash: loaded.config.hash, listen: s.proxyAddress, admin: s.adminAddress, workers: server.workers, contexts: loaded.config.contexts.length }, 'proxy listening')
     return s
   }
@@ -198,18 +203,23 @@ export class Strangler extends EventEmitter {
     const after = loaded.config
     this.lastError = null
     if (after.hash === before.hash) return { ok: true, changed: false, hash: after.hash }
+    // With 10,000 contexts the diff, the swap (compiling the table) and the
+    // weight gauges each take tens of milliseconds: a loop turn between them
+    // lets requests in, so none waits for all of it.
+    const diff = diffConfigs(before, after)
+    await turn()
     await this.overrides.prepare(before, after)
     this.#config = after
     if (this.local !== null) this.local.setConfig(after)
     else this.#synced = (this.fleet as Fleet).setConfig(after)
     this.loadedAt = new Date()
     this.metrics.setConfig(after.hash)
-    const diff = diffConfigs(before, after)
     // One line per reload: past 100 changed contexts it names the first 100 and counts the rest.
     const listed = diff.contexts.length > 100 ? { ...diff, contexts: diff.contexts.slice(0, 100), moreContexts: diff.contexts.length - 100 } : diff
     this.log.info({ audit: true, trigger, by: trigger === 'admin' ? 'admin' : 'config-file', from: before.hash, to: after.hash, ...listed }, 'config reloaded')
     this.overrides.reconcile(after, 'config reload')
     this.safety.configure(after)
+    await turn()
     this.#exportWeights()
     const atStart = { listen: 'listen', admin: 'admin', stateFile: 'stateFile', state: 'state', workers: 'workers', headersTimeoutMs: 'headersTimeout', requestTimeoutMs: 'requestTimeout', maxHeaderBytes: 'maxHeaderBytes' } as const
     for (const [field, key] of Object.entries(atStart) as Array<[keyof typeof atStart, string]>) {
