@@ -1,13 +1,81 @@
-import client, { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import client, { Counter, Gauge, Registry, type Metric } from 'prom-client'
 import type { UpstreamErrorReason } from './proxy/forward.ts'
 import type { ProxyObserver } from './proxy/server.ts'
 import type { Side } from './types.ts'
 
+const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx']
+const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
+
+/**
+ * The responses of one (context, side), counted in plain arrays. prom-client
+ * hashes a series' labels on every inc() and observe() (about 2 µs per
+ * response); these are turned into samples only when the metrics are read.
+ */
+class Responses {
+  readonly byClass = new Float64Array(STATUS_CLASSES.length)
+  /** Observations per bucket, not cumulative; the last one is +Inf. */
+  readonly buckets = new Float64Array(DURATION_BUCKETS.length + 1)
+  count = 0
+  sum = 0
+
+  constructor (readonly context: string, readonly side: Side) {}
+
+  record (status: number, seconds: number): void {
+    this.byClass[Math.min(Math.floor(status / 100), 5) - 1]++
+    let b = 0
+    while (b < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[b]) b++
+    this.buckets[b]++
+    this.count++
+    this.sum += seconds
+  }
+
+  requestSamples (): Sample[] {
+    const out: Sample[] = []
+    for (let i = 0; i < STATUS_CLASSES.length; i++) {
+      if (this.byClass[i] > 0) out.push({ value: this.byClass[i], labels: { context: this.context, side: this.side, code: STATUS_CLASSES[i] } })
+    }
+    return out
+  }
+
+  durationSamples (name: string): Sample[] {
+    const labels = { context: this.context, side: this.side }
+    const out: Sample[] = []
+    let cumulative = 0
+    for (let b = 0; b < DURATION_BUCKETS.length; b++) {
+      cumulative += this.buckets[b]
+      out.push({ value: cumulative, labels: { le: DURATION_BUCKETS[b], ...labels }, metricName: `${name}_bucket` })
+    }
+    out.push(
+      { value: this.count, labels: { le: '+Inf', ...labels }, metricName: `${name}_bucket` },
+      { value: this.sum, labels, metricName: `${name}_sum` },
+      { value: this.count, labels, metricName: `${name}_count` }
+    )
+    return out
+  }
+}
+
+interface Sample {
+  value: number
+  labels: Record<string, string | number>
+  metricName?: string
+}
+
+/**
+ * A metric whose samples are computed when read. prom-client's Registry reads
+ * a metric through get() alone; its cluster aggregator registers plain objects
+ * like this one too.
+ */
+function computed (name: string, help: string, type: 'counter' | 'histogram', samples: (name: string) => Sample[]): Metric {
+  // The Registry renames a counter in place for OpenMetrics output: get() reports the current name.
+  const metric = { name, help, type, aggregator: 'sum', get: async () => ({ name: metric.name, help, type, aggregator: 'sum', values: samples(name) }) }
+  return metric as unknown as Metric
+}
+
 /** Every metric strangler-proxy exports, on one registry per process (DESIGN.md names). */
 export class Metrics implements ProxyObserver {
   readonly registry = new Registry()
-  readonly requests = new Counter({ name: 'strangler_requests_total', help: 'Proxied requests, by context, the side that served them and status class.', labelNames: ['context', 'side', 'code'] as const, registers: [this.registry] })
-  readonly duration = new Histogram({ name: 'strangler_request_duration_seconds', help: 'Time from request arrival to the end of the response, by context and side.', labelNames: ['context', 'side'] as const, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [this.registry] })
+  /** Per side, by context. */
+  readonly #responses: Record<Side, Map<string, Responses>> = { legacy: new Map(), new: new Map() }
   readonly upstreamErrors = new Counter({ name: 'strangler_upstream_errors_total', help: 'Failed upstream exchanges, by context, side and reason.', labelNames: ['context', 'side', 'reason'] as const, registers: [this.registry] })
   readonly weight = new Gauge({ name: 'strangler_context_weight_percent', help: 'Percent of a context\'s traffic sent to new: as configured, and in effect after runtime overrides.', labelNames: ['context', 'source'] as const, registers: [this.registry] })
   readonly reloads = new Counter({ name: 'strangler_config_reloads_total', help: 'Config reloads, by result.', labelNames: ['result'] as const, registers: [this.registry] })
@@ -18,9 +86,6 @@ export class Metrics implements ProxyObserver {
   readonly guardTrips = new Counter({ name: 'strangler_guard_trips_total', help: 'Automatic rollbacks by a context\'s guard.', labelNames: ['context'] as const, registers: [this.registry] })
   readonly rejected = new Counter({ name: 'strangler_rejected_requests_total', help: 'Requests refused before routing, by reason.', labelNames: ['reason'] as const, registers: [this.registry] })
 
-  /** Label children resolved once per (context, side): label hashing stays off the hot path. */
-  readonly #series = new Map<string, Series>()
-
   /**
    * `role`: 'all' in a single process; with workers, the primary is 'control'
    * (reloads, config, weights) and each worker 'data' (requests, process
@@ -28,28 +93,24 @@ export class Metrics implements ProxyObserver {
    * never touched, so the aggregate has each exactly once.
    */
   constructor ({ processMetrics = true, role = 'all' }: { processMetrics?: boolean; role?: 'all' | 'control' | 'data' } = {}) {
+    this.registry.registerMetric(computed('strangler_requests_total', 'Proxied requests, by context, the side that served them and status class.', 'counter',
+      () => this.#allResponses().flatMap(r => r.requestSamples())))
+    this.registry.registerMetric(computed('strangler_request_duration_seconds', 'Time from request arrival to the end of the response, by context and side.', 'histogram',
+      name => this.#allResponses().flatMap(r => r.durationSamples(name))))
     if (processMetrics && role !== 'control') client.collectDefaultMetrics({ register: this.registry })
     if (role !== 'data') for (const result of ['success', 'failure']) this.reloads.labels(result).inc(0)
   }
 
-  #of (context: string, side: Side): Series {
-    const key = side === 'new' ? `${context}\0n` : `${context}\0l`
-    let s = this.#series.get(key)
-    if (s === undefined) {
-      s = {
-        codes: ['1xx', '2xx', '3xx', '4xx', '5xx'].map(code => this.requests.labels(context, side, code)),
-        duration: this.duration.labels(context, side)
-      }
-      this.#series.set(key, s)
-    }
-    return s
+  #allResponses (): Responses[] {
+    return [...this.#responses.legacy.values(), ...this.#responses.new.values()]
   }
 
   response (context: string, side: Side, status: number, seconds: number): void {
     if (status < 100) return
-    const s = this.#of(context, side)
-    s.codes[Math.min(Math.floor(status / 100), 5) - 1].inc()
-    s.duration.observe(seconds)
+    const bySide = this.#responses[side]
+    let r = bySide.get(context)
+    if (r === undefined) bySide.set(context, r = new Responses(context, side))
+    r.record(status, seconds)
   }
 
   upstreamError (context: string, side: Side, reason: UpstreamErrorReason): void {
@@ -101,9 +162,4 @@ export class Metrics implements ProxyObserver {
     }
     this.#weights = next
   }
-}
-
-interface Series {
-  codes: Counter.Internal[]
-  duration: Histogram.Internal<'context' | 'side'>
 }
