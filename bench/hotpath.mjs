@@ -11,11 +11,12 @@
 //
 // Each target gets `--warmup` requests, then `--samples` samples of `--requests`
 // requests (the 'api' mix of bench/lib/mix.lua, `--connections` keep-alive
-// connections); the median sample is reported, and the least one: samples
-// vary with V8's background compilation and garbage collection, which only
-// ever add. Under valgrind a process runs some 50 times slower, so its timers
-// (strangler-proxy's event-loop delay monitor, say) weigh more per request
-// than at full speed. Upstream: nginx on two ports.
+// connections). Reported: the median sample; the median once the work the
+// process does while idle (timers: strangler-proxy's event-loop delay monitor,
+// say) is taken out for as long as each sample took, since under valgrind a
+// process runs some 50 times slower and its timers weigh that much more per
+// request than at full speed; and the median without V8's compilers as well,
+// which run when code gets hot, not per request. Upstream: nginx on two ports.
 // Build first (npm run build): strangler-proxy runs from dist/.
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -46,8 +47,6 @@ const requests = Number(opts.requests)
 const samples = Number(opts.samples)
 const top = Number(opts.top)
 
-const median = xs => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]
-
 function targets (dir, ports) {
   return {
     ceiling: {
@@ -71,32 +70,80 @@ async function startTarget (name, target, dir) {
   return { proc, port }
 }
 
-/** Total instructions (all threads) of each sample, and the dump file of the median one. */
-async function instructions (name, proc, client) {
-  const counted = []
-  for (let i = 0; i < samples; i++) {
-    await run('callgrind_control', ['-z', String(proc.pid)])
-    const failed = await client.send(requests)
-    if (failed > 0) throw new Error(`${name}: ${failed} answers were not 200`)
-    await run('callgrind_control', ['-d', String(proc.pid)])
-    const file = readdirSync(OUT).filter(f => f.startsWith(`${name}.${proc.pid}.out.`)).sort((a, b) => Number(a.split('.').pop()) - Number(b.split('.').pop())).pop()
-    const total = Number(/^summary: (\d+)/m.exec(readFileSync(join(OUT, file), 'utf8'))[1])
-    counted.push({ perRequest: total / requests, file: join(OUT, file) })
-  }
-  const m = median(counted.map(c => c.perRequest))
-  return { samples: counted.map(c => Math.round(c.perRequest)), perRequest: Math.round(m), least: Math.round(Math.min(...counted.map(c => c.perRequest))), file: counted.find(c => c.perRequest === m).file }
+const IDLE_SECONDS = 10
+
+/** V8's compilers: they run when code gets hot, not for every request. */
+const COMPILER = /v8::internal::(compiler|maglev|turboshaft|baseline)::|v8::internal::Compiler::|Builtins_CompileLazy/
+
+/** The dump callgrind wrote last for this process. */
+function lastDump (name, pid) {
+  const dumps = readdirSync(OUT).filter(f => f.startsWith(`${name}.${pid}.out.`))
+  return join(OUT, dumps.sort((a, b) => Number(a.split('.').pop()) - Number(b.split('.').pop())).pop())
+}
+
+/** Instructions (all threads) callgrind counted while `work` ran, and the seconds it took. */
+async function counted (name, pid, work) {
+  await run('callgrind_control', ['-z', String(pid)])
+  const started = performance.now()
+  await work()
+  await run('callgrind_control', ['-d', String(pid)])
+  const file = lastDump(name, pid)
+  return { total: Number(/^summary: (\d+)/m.exec(readFileSync(file, 'utf8'))[1]), seconds: (performance.now() - started) / 1000, file }
 }
 
 /**
- * Exclusive instructions per request by function; JIT code named from node's
- * --perf-basic-prof map. callgrind_annotate also lists the roots of each
- * thread (main, start_thread) with their inclusive cost: V8's generated code
- * defeats its call tracking. Those lines are left out.
+ * Instructions per request of each sample: all of them; without what the
+ * process does anyway while idle for as long as the sample took (timers, at
+ * valgrind's pace); and without V8's compilers as well. The dump file of the
+ * median sample.
  */
-async function functions (file, pid, total) {
+async function instructions (name, proc, port) {
+  const idle = await counted(name, proc.pid, () => sleep(IDLE_SECONDS * 1000))
+  const perSecondIdle = idle.total / idle.seconds
+  // Reconnected after the idle time: the server has closed idle keep-alive connections.
+  const client = await connect(port, Number(opts.connections))
+  await client.send(2000)
+  const dumps = []
+  for (let i = 0; i < samples; i++) {
+    dumps.push(await counted(name, proc.pid, async () => {
+      const failed = await client.send(requests)
+      if (failed > 0) throw new Error(`${name}: ${failed} answers were not 200`)
+    }))
+  }
+  client.close()
+  const rows = []
+  for (const d of dumps) {
+    let compiler = 0
+    for (const [fn, ir] of Object.entries(await functions(d.file, null))) if (COMPILER.test(fn)) compiler += ir
+    const net = d.total / requests - perSecondIdle * d.seconds / requests
+    rows.push({ total: d.total / requests, net, netWithoutCompiler: net - compiler, compiler, file: d.file })
+  }
+  const median = key => [...rows].sort((a, b) => a[key] - b[key])[Math.floor((samples - 1) / 2)]
+  return {
+    samples: rows.map(r => Math.round(r.total)),
+    compiler: rows.map(r => Math.round(r.compiler)),
+    idlePerSecond: Math.round(perSecondIdle),
+    perRequest: Math.round(median('total').total),
+    net: Math.round(median('net').net),
+    netWithoutCompiler: Math.round(median('netWithoutCompiler').netWithoutCompiler),
+    file: median('total').file
+  }
+}
+
+/**
+ * callgrind_annotate also lists the roots of each thread (main, start_thread)
+ * with their inclusive cost: V8's generated code defeats its call tracking.
+ */
+const ROOTS = /^(\.\/csu\/.*|\.\/misc\/.*clone|\.\/nptl\/.*start_thread|\(below main\)|0x0000000000[0-9a-f]+|main|node::Start\(.*|node::NodeMainInstance::Run\(.*|node::SpinEventLoopInternal\(.*)$/
+
+/**
+ * Exclusive instructions per request by function; JIT code named from node's
+ * --perf-basic-prof map when `pid` is given.
+ */
+async function functions (file, pid) {
   const { out } = await run('callgrind_annotate', ['--inclusive=no', '--threshold=100', '--auto=no', file])
   // V8 reuses freed code space: the latest entry covering an address names it.
-  const map = readFileSync(`/tmp/perf-${pid}.map`, 'utf8').split('\n').filter(Boolean).map(l => {
+  const map = pid === null ? [] : readFileSync(`/tmp/perf-${pid}.map`, 'utf8').split('\n').filter(Boolean).map(l => {
     const [start, size, ...name] = l.split(' ')
     return { start: parseInt(start, 16), end: parseInt(start, 16) + parseInt(size, 16), name: name.join(' ') }
   })
@@ -112,8 +159,8 @@ async function functions (file, pid, total) {
     if (m === null || m[2].startsWith('PROGRAM TOTALS')) continue
     const jit = /^\?\?\?:0x([0-9a-f]+) \[\?\?\?\]$/.exec(m[2])
     const name = jit !== null ? jsName(parseInt(jit[1], 16)) : m[2].replace(/^\?\?\?:/, '').replace(/ \[.*\]$/, '')
+    if (ROOTS.test(name)) continue
     const ir = Number(m[1].replaceAll(',', '')) / requests
-    if (ir > total / 40 && /main|clone|start_thread|node::Start|NodeMainInstance|SpinEventLoop|^0x/.test(name)) continue
     byName.set(name, (byName.get(name) ?? 0) + ir)
   }
   return Object.fromEntries([...byName].sort((a, b) => b[1] - a[1]).map(([name, ir]) => [name, Math.round(ir)]))
@@ -152,11 +199,12 @@ async function main () {
     await client.send(Number(opts.warmup))
     if (opts.syscalls) {
       results[name] = await syscalls(name, proc, client)
+      client.close()
     } else {
-      results[name] = await instructions(name, proc, client)
-      if (top > 0) results[name].functions = await functions(results[name].file, proc.pid, results[name].perRequest)
+      client.close()
+      results[name] = await instructions(name, proc, port)
+      if (top > 0) results[name].functions = await functions(results[name].file, proc.pid)
     }
-    client.close()
     await stop(proc)
     process.stderr.write(`${name}: ${JSON.stringify(results[name].perRequest ?? results[name])}\n`)
   }
@@ -175,8 +223,13 @@ function report (results) {
     for (const c of calls) console.log(`| ${c} | ${names.map(n => (results[n][c] ?? 0).toFixed(3)).join(' | ')} |`)
     return
   }
-  console.log(`| target | instructions per request, median of ${samples} × ${requests} | least | samples |\n|---|--:|--:|---|`)
-  for (const n of names) console.log(`| ${n} | ${results[n].perRequest.toLocaleString('en')} | ${results[n].least.toLocaleString('en')} | ${results[n].samples.map(s => s.toLocaleString('en')).join(', ')} |`)
+  const figures = xs => xs.map(x => x.toLocaleString('en')).join(', ')
+  console.log(`Instructions per request, median of ${samples} samples of ${requests} requests\n`)
+  console.log('| target | all | without idle work | and without V8\'s compilers | idle instructions/s | samples (all) | compilers in each |\n|---|--:|--:|--:|--:|---|---|')
+  for (const n of names) {
+    const r = results[n]
+    console.log(`| ${n} | ${r.perRequest.toLocaleString('en')} | ${r.net.toLocaleString('en')} | ${r.netWithoutCompiler.toLocaleString('en')} | ${r.idlePerSecond.toLocaleString('en')} | ${figures(r.samples)} | ${figures(r.compiler)} |`)
+  }
   if (top === 0) return
   for (const n of names) {
     console.log(`\n${n}: exclusive instructions per request, top ${top}\n`)

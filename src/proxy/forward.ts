@@ -102,7 +102,8 @@ class Exchange implements Dispatcher.DispatchHandler {
     private readonly replay: Buffer | null,
     private readonly started = performance.now()
   ) {
-    res.once('close', () => {
+    // A response closes once: on() spares once()'s wrapper and its removal.
+    res.on('close', () => {
       if (!res.writableFinished && this.abort !== null) this.abort()
     })
   }

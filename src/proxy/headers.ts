@@ -112,18 +112,24 @@ export function upstreamRequestHeaders (
 /** Response headers for the client, hop-by-hop ones removed. undici hands them over as raw bytes. */
 export function clientResponseHeaders (raw: readonly Buffer[]): string[] {
   const out: string[] = []
-  let listed: Set<string> | null = null
-  for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i].length === 10 && raw[i].toString('latin1').toLowerCase() === 'connection') {
-      listed = connectionTokens(raw[i + 1].toString('latin1'))
-      break
-    }
-  }
+  let connection: string | null = null
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i].toString('latin1')
     const lower = name.toLowerCase()
-    if (HOP_BY_HOP.has(lower) || (listed !== null && listed.has(lower))) continue
+    if (HOP_BY_HOP.has(lower)) {
+      if (lower === 'connection' && connection === null) connection = raw[i + 1].toString('latin1')
+      continue
+    }
     out.push(name, raw[i + 1].toString('latin1'))
+  }
+  const listed = connection === null ? null : connectionTokens(connection)
+  return listed === null ? out : withoutListed(out, listed)
+}
+
+function withoutListed (headers: readonly string[], listed: Set<string>): string[] {
+  const out: string[] = []
+  for (let i = 0; i < headers.length; i += 2) {
+    if (!listed.has(headers[i].toLowerCase())) out.push(headers[i], headers[i + 1])
   }
   return out
 }
