@@ -450,6 +450,8 @@ t.test('PrometheusRule only when enabled, with the migration alerts on this rele
   const down = shared.spec.groups.flatMap((g: any) => g.rules).find((r: any) => r.alert === 'StranglerStateStoreDown')
   t.equal(down.expr.trim(), 'strangler_state_store_up{namespace="checkout", job="shop-strangler-proxy-admin"} == 0', 'with state.redis: an alert when Redis is unreachable')
   t.equal(down.labels.severity, 'critical')
+  t.match(shared.spec.groups[0].rules.find((r: any) => r.alert === 'StranglerWeightOverridden').annotations.description, 'Overrides are shared by every pod through Redis and outlive them.')
+  t.match(byName.StranglerWeightOverridden.annotations.description, 'Overrides live in the pod: a new pod starts at the configured weight.')
 })
 
 t.test('the Grafana dashboard: the panels asked for, on exported metrics only, shipped as a ConfigMap on request', when, async t => {
