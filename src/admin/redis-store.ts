@@ -93,6 +93,20 @@ function parseEntry (text: string): Entry | null {
   }
 }
 
+/** A message of the changes channel: `{"name": context, "entry": Entry}`, or null when it is not one. */
+function parseMessage (text: string): { name: string; entry: Entry } | null {
+  let m: unknown
+  try {
+    m = JSON.parse(text)
+  } catch {
+    return null
+  }
+  if (typeof m !== 'object' || m === null) return null
+  const { name, entry } = m as { name?: unknown; entry?: unknown }
+  const parsed = typeof name === 'string' ? parseEntry(JSON.stringify(entry)) : null
+  return parsed === null ? null : { name: name as string, entry: parsed }
+}
+
 /**
  * Runtime overrides in Redis, shared by every replica. Emits 'entry' (name,
  * entry) for each change any replica makes, 'up' after every (re)connection —
@@ -131,15 +145,9 @@ export class RedisStore extends EventEmitter implements OverrideStore {
     this.#sub.on('ready', () => this.#ready())
     this.#sub.on('message', (channel: string, text: string) => {
       if (channel === this.#keys.acks) return this.#acknowledged(text)
-      let m: { name?: unknown; entry?: unknown }
-      try {
-        m = JSON.parse(text) as typeof m
-      } catch {
-        return
-      }
-      const entry = typeof m.name === 'string' ? parseEntry(JSON.stringify(m.entry)) : null
-      if (entry === null) return void this.log.warn({ store: this.location }, 'ignored a malformed message on the state channel')
-      this.emit('entry', m.name, entry)
+      const m = parseMessage(text)
+      if (m === null) return void this.log.warn({ store: this.location }, 'ignored a malformed message on the state channel')
+      this.emit('entry', m.name, m.entry)
     })
   }
 

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs'
 import t, { type Test } from 'tap'
 import type { RedisStore } from '../../src/admin/redis-store.ts'
 import { Strangler } from '../../src/main.ts'
-import { admin, configFile, get, quietLog, serveProcess, tally, upstream, whoAnswers } from '../helpers.ts'
+import { admin, configFile, get, quietLog, recordingLog, serveProcess, tally, upstream, whoAnswers } from '../helpers.ts'
 import { redisServer } from '../redis.ts'
 
 const TOKEN = 'fleet-token'
@@ -228,4 +228,26 @@ t.test('with Redis down a guard rolls back its own replica, and the trip reaches
   const stored = JSON.parse(await redis.client().hget('test:overrides', 'orders') as string)
   t.equal(stored.override.by, 'guard')
   t.ok(Number.isInteger(stored.version), 'stored with a version from Redis')
+})
+
+t.test('garbage in Redis or on its channel is ignored with a warning; the replica keeps serving and changing', async t => {
+  const redis = await redisServer(t)
+  const legacy = await upstream(t, 'legacy')
+  const next = await upstream(t, 'new')
+  const client = redis.client()
+  await client.hset('test:overrides', 'orders', 'not json', 'users', JSON.stringify({ version: 3, override: { weight: 'zero' } }))
+  const { log, lines } = recordingLog()
+  const file = configFile(t, fleetConfig(legacy.url, next.url, redis.url))
+  const s = await Strangler.start({ configFile: file, env: {}, log, watch: false, processMetrics: false })
+  t.teardown(() => s.close())
+  t.same(lines.filter(l => l.msg === 'ignored a malformed override in the shared store').map(l => l.context).sort(), ['orders', 'users'])
+  t.same(s.overrides.all(), {}, 'nothing malformed applies')
+  for (const message of ['{', 'null', '"x"', JSON.stringify({ name: 'orders', entry: { version: 99, override: { weight: 0 } } }), JSON.stringify({ name: 7, entry: null })]) {
+    await client.publish('test:changes', message)
+  }
+  const rolled = await admin(s, 'POST', '/contexts/orders/rollback', { token: TOKEN })
+  t.equal(rolled.status, 200, 'a valid change after the garbage')
+  t.equal(lines.filter(l => l.msg === 'ignored a malformed message on the state channel').length, 5, 'each malformed message was read and ignored')
+  t.equal(await whoAnswers(`http://127.0.0.1:${s.proxyPort}/api/orders`), 'legacy')
+  t.equal(await whoAnswers(`http://127.0.0.1:${s.proxyPort}/api/users`), 'new')
 })
