@@ -82,7 +82,7 @@ export class Safety {
 
   start (everyMs = 1000): void {
     this.#everyMs = everyMs
-    this.#timer = setInterval(() => { void this.tick() }, everyMs)
+    this.#timer = setInterval(() => { this.tick().catch(err => this.log.error({ err: (err as Error).message }, 'guard and ramp evaluation failed; retried at the next tick')) }, everyMs)
     this.#timer.unref()
   }
 
