@@ -3,7 +3,7 @@ import type http from 'node:http'
 import path from 'node:path'
 import { chromium, type Page } from 'playwright-core'
 import t, { type Test } from 'tap'
-import { admin, get, proxy, tempDir, upstream, whoAnswers } from '../helpers.ts'
+import { admin, get, proxy, routes, tempDir, upstream, whoAnswers } from '../helpers.ts'
 
 const TOKEN = 'board-token'
 const ARTIFACTS = path.resolve('.tap', 'artifacts')
@@ -174,21 +174,7 @@ contexts:
 t.test('a rollback clicked on the board takes effect on the next proxied request and the row changes stage; weight and clear too', async t => {
   const legacy = await upstream(t, 'legacy')
   const next = await upstream(t, 'new')
-  const p = await proxy(t, `server:
-  listen: 127.0.0.1:0
-  admin: 127.0.0.1:0
-  adminToken: ${TOKEN}
-upstreams:
-  monolith: { url: ${legacy.url} }
-  orders-svc: { url: ${next.url} }
-default: monolith
-contexts:
-  orders:
-    match: { paths: [/api/orders] }
-    legacy: monolith
-    new: orders-svc
-    weight: 100
-`)
+  const p = await proxy(t, routes({ legacy: legacy.url, new: next.url, weight: 100, server: `  adminToken: ${TOKEN}` }))
   const { page, problems } = await board(t, p.adminPort)
   await waitText(page, 'orders', 'stage', /^migrated$/)
   await send(`${p.base}/api/orders/1`, 20)
@@ -253,22 +239,7 @@ contexts:
 t.test('a wrong token is refused with a visible message, for actions and, with boardAuth, for reading', async t => {
   const legacy = await upstream(t, 'legacy')
   const next = await upstream(t, 'new')
-  const yaml = (boardAuth: boolean): string => `server:
-  listen: 127.0.0.1:0
-  admin: 127.0.0.1:0
-  adminToken: ${TOKEN}
-  boardAuth: ${boardAuth}
-upstreams:
-  monolith: { url: ${legacy.url} }
-  orders-svc: { url: ${next.url} }
-default: monolith
-contexts:
-  orders:
-    match: { paths: [/api/orders] }
-    legacy: monolith
-    new: orders-svc
-    weight: 100
-`
+  const yaml = (boardAuth: boolean): string => routes({ legacy: legacy.url, new: next.url, weight: 100, server: `  adminToken: ${TOKEN}\n  boardAuth: ${boardAuth}` })
   const open = await proxy(t, yaml(false))
   const { page, problems } = await board(t, open.adminPort)
   await waitText(page, 'orders', 'stage', /^migrated$/)
