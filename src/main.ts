@@ -100,8 +100,12 @@ export class Strangler extends EventEmitter {
     const secret = opts.env.STRANGLER_PREVIEW_SECRET
     this.local = workers > 1 ? null : new DataPlane(config, this.overrides.weightOf, observe(this.metrics, this.safety), log, secret === undefined || secret === '' ? null : secret)
     this.fleet = workers > 1 ? new Fleet(config, {}, workers, log) : null
+    this.metrics.exportWeights(() => this.config.contexts.map(c => ({
+      context: c.name,
+      configured: c.weight,
+      effective: this.overrides.get(c.name)?.weight ?? c.weight
+    })))
     this.overrides.on('change', () => {
-      this.#exportWeights()
       if (this.fleet !== null) this.#synced = this.fleet.setWeights(this.#weightMap())
     })
     this.admin = createAdminServer({
@@ -131,7 +135,6 @@ export class Strangler extends EventEmitter {
     const store = opts.store ?? (state === null ? undefined : new (await import('./admin/redis-store.ts')).RedisStore(state.redis.url, state.redis.keyPrefix, log))
     const s = new Strangler({ ...opts, env, store }, log, loaded.config)
     await s.overrides.restore(loaded.config)
-    s.#exportWeights()
     await s.safety.tick()
     s.safety.start()
     const { server } = loaded.config
@@ -203,9 +206,9 @@ export class Strangler extends EventEmitter {
     const after = loaded.config
     this.lastError = null
     if (after.hash === before.hash) return { ok: true, changed: false, hash: after.hash }
-    // With 10,000 contexts the diff, the swap (compiling the table) and the
-    // weight gauges each take tens of milliseconds: a loop turn between them
-    // lets requests in, so none waits for all of it.
+    // With 10,000 contexts the diff and the swap (compiling the table) each
+    // take tens of milliseconds: a loop turn between them lets requests in,
+    // so none waits for both.
     const diff = diffConfigs(before, after)
     await turn()
     await this.overrides.prepare(before, after)
@@ -219,8 +222,6 @@ export class Strangler extends EventEmitter {
     this.log.info({ audit: true, trigger, by: trigger === 'admin' ? 'admin' : 'config-file', from: before.hash, to: after.hash, ...listed }, 'config reloaded')
     this.overrides.reconcile(after, 'config reload')
     this.safety.configure(after)
-    await turn()
-    this.#exportWeights()
     const atStart = { listen: 'listen', admin: 'admin', stateFile: 'stateFile', state: 'state', workers: 'workers', headersTimeoutMs: 'headersTimeout', requestTimeoutMs: 'requestTimeout', maxHeaderBytes: 'maxHeaderBytes' } as const
     for (const [field, key] of Object.entries(atStart) as Array<[keyof typeof atStart, string]>) {
       if (JSON.stringify(before.server[field]) !== JSON.stringify(after.server[field])) {
@@ -234,14 +235,6 @@ export class Strangler extends EventEmitter {
     const map: WeightMap = {}
     for (const [name, o] of Object.entries(this.overrides.all())) map[name] = Math.round(o.weight * 100)
     return map
-  }
-
-  #exportWeights (): void {
-    this.metrics.setWeights(this.config.contexts.map(c => ({
-      context: c.name,
-      configured: c.weight,
-      effective: this.overrides.get(c.name)?.weight ?? c.weight
-    })))
   }
 
   async #metricsText (): Promise<{ contentType: string; body: string }> {

@@ -65,7 +65,7 @@ interface Sample {
  * a metric through get() alone; its cluster aggregator registers plain objects
  * like this one too.
  */
-function computed (name: string, help: string, type: 'counter' | 'histogram', samples: (name: string) => Sample[]): Metric {
+function computed (name: string, help: string, type: 'counter' | 'gauge' | 'histogram', samples: (name: string) => Sample[]): Metric {
   // The Registry renames a counter in place for OpenMetrics output: get() reports the current name.
   const metric = { name, help, type, aggregator: 'sum', get: async () => ({ name: metric.name, help, type, aggregator: 'sum', values: samples(name) }) }
   return metric as unknown as Metric
@@ -77,7 +77,6 @@ export class Metrics implements ProxyObserver {
   /** Per side, by context. */
   readonly #responses: Record<Side, Map<string, Responses>> = { legacy: new Map(), new: new Map() }
   readonly upstreamErrors = new Counter({ name: 'strangler_upstream_errors_total', help: 'Failed upstream exchanges, by context, side and reason.', labelNames: ['context', 'side', 'reason'] as const, registers: [this.registry] })
-  readonly weight = new Gauge({ name: 'strangler_context_weight_percent', help: 'Percent of a context\'s traffic sent to new: as configured, and in effect after runtime overrides.', labelNames: ['context', 'source'] as const, registers: [this.registry] })
   readonly reloads = new Counter({ name: 'strangler_config_reloads_total', help: 'Config reloads, by result.', labelNames: ['result'] as const, registers: [this.registry] })
   readonly configInfo = new Gauge({ name: 'strangler_config_info', help: 'The config in force (value 1), by hash.', labelNames: ['hash'] as const, registers: [this.registry] })
   readonly shadow = new Counter({ name: 'strangler_shadow_requests_total', help: 'Shadowed requests, by context and result: match, mismatch, error (new did not answer), dropped (over budget or body too large).', labelNames: ['context', 'result'] as const, registers: [this.registry] })
@@ -143,23 +142,15 @@ export class Metrics implements ProxyObserver {
     this.configInfo.labels(hash).set(1)
   }
 
-  /** What the weight series say now, to touch only those that change. */
-  #weights = new Map<string, { configured: number; effective: number }>()
-
-  /** Sets the weight series; contexts removed from the config stop being exported. */
-  setWeights (weights: Array<{ context: string; configured: number; effective: number }>): void {
-    const next = new Map<string, { configured: number; effective: number }>()
-    for (const w of weights) {
-      next.set(w.context, w)
-      const was = this.#weights.get(w.context)
-      if (was?.configured !== w.configured) this.weight.labels(w.context, 'config').set(w.configured)
-      if (was?.effective !== w.effective) this.weight.labels(w.context, 'effective').set(w.effective)
-    }
-    for (const context of this.#weights.keys()) {
-      if (next.has(context)) continue
-      this.weight.remove(context, 'config')
-      this.weight.remove(context, 'effective')
-    }
-    this.#weights = next
+  /**
+   * strangler_context_weight_percent, computed at each scrape from `weights`
+   * (the control process's): a reload of 10,000 contexts sets no series.
+   */
+  exportWeights (weights: () => Array<{ context: string; configured: number; effective: number }>): void {
+    this.registry.registerMetric(computed('strangler_context_weight_percent', 'Percent of a context\'s traffic sent to new: as configured, and in effect after runtime overrides.', 'gauge',
+      () => weights().flatMap(w => [
+        { labels: { context: w.context, source: 'config' }, value: w.configured },
+        { labels: { context: w.context, source: 'effective' }, value: w.effective }
+      ])))
   }
 }
