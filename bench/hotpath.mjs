@@ -7,6 +7,7 @@
 //   node bench/hotpath.mjs --syscalls      system calls per request (strace -c -f), no valgrind
 //   node bench/hotpath.mjs --only strangler --dist bench/out/dist-before
 //                                          another build of strangler-proxy (a copy of dist/ under the repo)
+//   --node-args=--max-semi-space-size=2    node options for the targets (a V8 flag's cost, say)
 //   --label NAME                           results in bench/out/hotpath/NAME.json
 //
 // Each target gets `--warmup` requests, then `--samples` samples of `--requests`
@@ -40,6 +41,7 @@ const { values: opts } = parseArgs({
     top: { type: 'string', default: '0' },
     syscalls: { type: 'boolean', default: false },
     dist: { type: 'string', default: join(ROOT, 'dist') },
+    'node-args': { type: 'string', default: '' },
     label: { type: 'string' }
   }
 })
@@ -61,7 +63,7 @@ function targets (dir, ports) {
 }
 
 async function startTarget (name, target, dir) {
-  const node = [...(top > 0 ? ['--perf-basic-prof'] : []), ...target.args]
+  const node = [...(top > 0 ? ['--perf-basic-prof'] : []), ...opts['node-args'].split(' ').filter(Boolean), ...target.args]
   const proc = opts.syscalls
     ? start(name, process.execPath, node, { cwd: dir })
     : start(name, 'valgrind', ['--tool=callgrind', '--smc-check=all-non-file', `--callgrind-out-file=${join(OUT, `${name}.%p.out`)}`, process.execPath, ...node], { cwd: dir })
