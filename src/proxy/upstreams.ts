@@ -1,15 +1,5 @@
-import { createRequire } from 'node:module'
-import type { Pool as UndiciPool } from 'undici'
+import { Pool } from 'undici'
 import type { Upstream } from '../types.ts'
-
-type Pool = UndiciPool
-/**
- * undici's connection pool alone: its index also loads fetch, WebSocket, the
- * HTTP cache and the mocks, 8 MB more resident memory in every process for
- * nothing the proxy uses. The same class as undici's `Pool` export
- * (test/unit/upstreams.test.ts checks that, for the next upgrade).
- */
-export const Pool: typeof UndiciPool = createRequire(import.meta.url)('undici/lib/dispatcher/pool.js')
 
 /**
  * One undici connection pool per upstream origin, kept across reloads while the
