@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events'
 import { statSync } from 'node:fs'
+import { Readable } from 'node:stream'
 import { setImmediate as turn } from 'node:timers/promises'
 import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
@@ -237,9 +238,9 @@ export class Strangler extends EventEmitter {
     return map
   }
 
-  async #metricsText (): Promise<{ contentType: string; body: string }> {
+  async #metricsText (): Promise<{ contentType: string; body: string | Readable }> {
     const registry = this.metrics.registry
-    if (this.fleet === null) return { contentType: registry.contentType, body: await registry.metrics() }
+    if (this.fleet === null) return { contentType: registry.contentType, body: Readable.from(this.metrics.text(), { objectMode: false }) }
     const all = [await registry.getMetricsAsJSON(), ...await this.fleet.metrics()]
     return { contentType: registry.contentType, body: await AggregatorRegistry.aggregate(all).metrics() }
   }

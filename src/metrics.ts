@@ -1,3 +1,4 @@
+import { setImmediate as turn } from 'node:timers/promises'
 import client, { Counter, Gauge, Registry, type Metric } from 'prom-client'
 import type { UpstreamErrorReason } from './proxy/forward.ts'
 import type { ProxyObserver } from './proxy/server.ts'
@@ -60,15 +61,73 @@ interface Sample {
   metricName?: string
 }
 
+/** Series handled between two turns of the event loop: a scrape of 10,000 contexts must not hold up requests. */
+const CHUNK = 256
+
+/** prom-client's spelling of a sample value and of escaped text, so that both renderings match. */
+function valueText (value: number): string {
+  if (Number.isNaN(value)) return 'Nan'
+  if (!Number.isFinite(value)) return value < 0 ? '-Inf' : '+Inf'
+  return `${value}`
+}
+
+const escaped = (text: string): string => text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')
+
+function sampleLine (name: string, sample: Sample): string {
+  let labels = ''
+  for (const key in sample.labels) {
+    const value = sample.labels[key]
+    labels += `${labels === '' ? '' : ','}${key}="${typeof value === 'string' ? escaped(value).replace(/"/g, '\\"') : value}"`
+  }
+  return `${sample.metricName ?? name}${labels === '' ? '' : `{${labels}}`} ${valueText(sample.value)}`
+}
+
 /**
- * A metric whose samples are computed when read. prom-client's Registry reads
- * a metric through get() alone; its cluster aggregator registers plain objects
- * like this one too.
+ * A metric whose samples are computed when read, one group per item (a
+ * context and side, say). prom-client's Registry reads a metric through get()
+ * alone, and its cluster aggregator registers plain objects like this one too;
+ * `text()` renders it as the Registry would, a chunk of items at a time.
  */
-function computed (name: string, help: string, type: 'counter' | 'gauge' | 'histogram', samples: (name: string) => Sample[]): Metric {
+class Computed<T> {
+  readonly aggregator = 'sum'
+
+  constructor (
+    public name: string,
+    readonly help: string,
+    readonly type: 'counter' | 'gauge' | 'histogram',
+    private readonly items: () => readonly T[],
+    private readonly samplesOf: (item: T, name: string) => Sample[],
+    private readonly baseName = name
+  ) {}
+
   // The Registry renames a counter in place for OpenMetrics output: get() reports the current name.
-  const metric = { name, help, type, aggregator: 'sum', get: async () => ({ name: metric.name, help, type, aggregator: 'sum', values: samples(name) }) }
-  return metric as unknown as Metric
+  async get (): Promise<{ name: string; help: string; type: string; aggregator: string; values: Sample[] }> {
+    const values: Sample[] = []
+    const items = this.items()
+    for (let i = 0; i < items.length; i++) {
+      if (i > 0 && i % CHUNK === 0) await turn()
+      for (const sample of this.samplesOf(items[i], this.baseName)) values.push(sample)
+    }
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values }
+  }
+
+  /**
+   * The Prometheus text of this metric, as `Registry.getSingleMetricAsString`
+   * gives it, in pieces of CHUNK items with a loop turn between them.
+   */
+  async * text (): AsyncGenerator<string> {
+    const name = escaped(this.name)
+    yield `# HELP ${name} ${escaped(this.help)}\n# TYPE ${name} ${this.type}`
+    const items = this.items()
+    for (let from = 0; from < items.length; from += CHUNK) {
+      if (from > 0) await turn()
+      const lines: string[] = []
+      for (let i = from; i < Math.min(from + CHUNK, items.length); i++) {
+        for (const sample of this.samplesOf(items[i], this.baseName)) lines.push(sampleLine(this.name, sample))
+      }
+      if (lines.length > 0) yield `\n${lines.join('\n')}`
+    }
+  }
 }
 
 /** Every metric strangler-proxy exports, on one registry per process (DESIGN.md names). */
@@ -92,12 +151,33 @@ export class Metrics implements ProxyObserver {
    * never touched, so the aggregate has each exactly once.
    */
   constructor ({ processMetrics = true, role = 'all' }: { processMetrics?: boolean; role?: 'all' | 'control' | 'data' } = {}) {
-    this.registry.registerMetric(computed('strangler_requests_total', 'Proxied requests, by context, the side that served them and status class.', 'counter',
-      () => this.#allResponses().flatMap(r => r.requestSamples())))
-    this.registry.registerMetric(computed('strangler_request_duration_seconds', 'Time from request arrival to the end of the response, by context and side.', 'histogram',
-      name => this.#allResponses().flatMap(r => r.durationSamples(name))))
+    this.#register(new Computed('strangler_requests_total', 'Proxied requests, by context, the side that served them and status class.', 'counter',
+      () => this.#allResponses(), r => r.requestSamples()))
+    this.#register(new Computed('strangler_request_duration_seconds', 'Time from request arrival to the end of the response, by context and side.', 'histogram',
+      () => this.#allResponses(), (r, name) => r.durationSamples(name)))
     if (processMetrics && role !== 'control') client.collectDefaultMetrics({ register: this.registry })
     if (role !== 'data') for (const result of ['success', 'failure']) this.reloads.labels(result).inc(0)
+  }
+
+  #register<T> (metric: Computed<T>): void {
+    this.registry.registerMetric(metric as unknown as Metric)
+  }
+
+  /**
+   * The Prometheus text of every metric, as `registry.metrics()` gives it, in
+   * pieces: the series of each context are rendered here, a chunk at a time
+   * with a loop turn between chunks, and never joined into one string, so that
+   * a scrape of 10,000 contexts (26 MB) does not stall the proxy.
+   */
+  async * text (): AsyncGenerator<string> {
+    let first = true
+    for (const metric of this.registry.getMetricsAsArray() as unknown[]) {
+      if (!first) yield '\n\n'
+      first = false
+      if (metric instanceof Computed) yield * metric.text()
+      else yield await this.registry.getSingleMetricAsString((metric as { name: string }).name)
+    }
+    yield '\n'
   }
 
   #allResponses (): Responses[] {
@@ -147,10 +227,10 @@ export class Metrics implements ProxyObserver {
    * (the control process's): a reload of 10,000 contexts sets no series.
    */
   exportWeights (weights: () => Array<{ context: string; configured: number; effective: number }>): void {
-    this.registry.registerMetric(computed('strangler_context_weight_percent', 'Percent of a context\'s traffic sent to new: as configured, and in effect after runtime overrides.', 'gauge',
-      () => weights().flatMap(w => [
+    this.#register(new Computed('strangler_context_weight_percent', 'Percent of a context\'s traffic sent to new: as configured, and in effect after runtime overrides.', 'gauge',
+      weights, w => [
         { labels: { context: w.context, source: 'config' }, value: w.configured },
         { labels: { context: w.context, source: 'effective' }, value: w.effective }
-      ])))
+      ]))
   }
 }

@@ -1,5 +1,6 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
+import type { Readable } from 'node:stream'
 import { parseDuration } from '../config/index.ts'
 import type { Config, Context } from '../types.ts'
 import type { SafetyStatus } from '../safety/safety.ts'
@@ -26,7 +27,7 @@ export interface AdminDeps {
   shadows: Shadows | null
   /** Guard and ramp state of a context. */
   safety: (c: Context) => SafetyStatus
-  metrics: () => Promise<{ contentType: string; body: string }>
+  metrics: () => Promise<{ contentType: string; body: string | Readable }>
   /** The same metrics as prom-client JSON (aggregated over workers), for the board's live numbers. */
   metricsJSON: () => Promise<MetricFamily[]>
   log: Logger
