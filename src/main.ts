@@ -5,7 +5,7 @@ import { setImmediate as turn } from 'node:timers/promises'
 import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { pino, type Logger } from 'pino'
-import { AggregatorRegistry } from 'prom-client'
+import { AggregatorRegistry, type Registry } from 'prom-client'
 import type { MetricFamily } from './admin/board/rates.ts'
 import { createAdminServer } from './admin/server.ts'
 import { Overrides } from './admin/overrides.ts'
@@ -16,7 +16,7 @@ import { diffConfigs } from './config/diff.ts'
 import { formatIssue, loadConfigFile } from './config/index.ts'
 import { ConfigLoader, THREAD_THRESHOLD } from './config/loader.ts'
 import { watchConfig } from './config/watch.ts'
-import { Metrics } from './metrics.ts'
+import { mergeRows, Metrics } from './metrics.ts'
 import { Safety, type Clock } from './safety/safety.ts'
 import type { ProxyObserver } from './proxy/server.ts'
 import { addressOf, DataPlane } from './proxy/plane.ts'
@@ -238,16 +238,25 @@ export class Strangler extends EventEmitter {
     return map
   }
 
-  async #metricsText (): Promise<{ contentType: string; body: string | Readable }> {
-    const registry = this.metrics.registry
-    if (this.fleet === null) return { contentType: registry.contentType, body: Readable.from(this.metrics.text(), { objectMode: false }) }
-    const all = [await registry.getMetricsAsJSON(), ...await this.fleet.metrics()]
-    return { contentType: registry.contentType, body: await AggregatorRegistry.aggregate(all).metrics() }
+  async #metricsText (): Promise<{ contentType: string; body: Readable }> {
+    const contentType = this.metrics.registry.contentType
+    return { contentType, body: Readable.from(this.metrics.text(await this.#fleetMetrics() ?? undefined), { objectMode: false }) }
   }
 
   async #metricsJSON (): Promise<MetricFamily[]> {
-    const own = await this.metrics.registry.getMetricsAsJSON()
-    return this.fleet === null ? own : await AggregatorRegistry.aggregate([own, ...await this.fleet.metrics()]).getMetricsAsJSON()
+    const fleet = await this.#fleetMetrics()
+    const json = fleet === null ? await this.metrics.registry.getMetricsAsJSON() : await this.metrics.fleetJSON(fleet.responses, fleet.others)
+    return json as MetricFamily[]
+  }
+
+  /** With workers: their responses added up, and the other metrics of all processes aggregated by prom-client. */
+  async #fleetMetrics (): Promise<{ responses: ReturnType<typeof mergeRows>; others: Registry } | null> {
+    if (this.fleet === null) return null
+    const workers = await this.fleet.metrics()
+    return {
+      responses: mergeRows(workers.map(w => w.rows)),
+      others: AggregatorRegistry.aggregate([await this.metrics.families(), ...workers.map(w => w.families)] as Parameters<typeof AggregatorRegistry.aggregate>[0])
+    }
   }
 
   #stopPlane (): Promise<void> {

@@ -12,6 +12,30 @@ const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 1
  * hashes a series' labels on every inc() and observe() (about 2 µs per
  * response); these are turned into samples only when the metrics are read.
  */
+/** One (context, side)'s responses as a worker sends them to the primary: compact, plain JSON. */
+export type ResponsesRow = [context: string, side: Side, byClass: number[], buckets: number[], count: number, sum: number]
+
+/** What a worker answers when the primary reads the metrics. */
+export interface WorkerMetrics {
+  /** prom-client JSON of every metric but the per-context response families. */
+  families: object[]
+  rows: ResponsesRow[]
+}
+
+/** The responses of several workers added up, by (context, side). */
+export function mergeRows (lists: readonly ResponsesRow[][]): Responses[] {
+  const merged = new Map<string, Responses>()
+  for (const rows of lists) {
+    for (const row of rows) {
+      const key = `${row[1]}\0${row[0]}`
+      let r = merged.get(key)
+      if (r === undefined) merged.set(key, r = new Responses(row[0], row[1]))
+      r.add(row)
+    }
+  }
+  return [...merged.values()]
+}
+
 class Responses {
   readonly byClass = new Float64Array(STATUS_CLASSES.length)
   /** Observations per bucket, not cumulative; the last one is +Inf. */
@@ -20,6 +44,17 @@ class Responses {
   sum = 0
 
   constructor (readonly context: string, readonly side: Side) {}
+
+  row (): ResponsesRow {
+    return [this.context, this.side, Array.from(this.byClass), Array.from(this.buckets), this.count, this.sum]
+  }
+
+  add ([, , byClass, buckets, count, sum]: ResponsesRow): void {
+    for (let i = 0; i < this.byClass.length; i++) this.byClass[i] += byClass[i] ?? 0
+    for (let i = 0; i < this.buckets.length; i++) this.buckets[i] += buckets[i] ?? 0
+    this.count += count
+    this.sum += sum
+  }
 
   record (status: number, seconds: number): void {
     this.byClass[Math.min(Math.floor(status / 100), 5) - 1]++
@@ -97,13 +132,19 @@ class Computed<T> {
     readonly type: 'counter' | 'gauge' | 'histogram',
     private readonly items: () => readonly T[],
     private readonly samplesOf: (item: T, name: string) => Sample[],
+    /** Its items are the responses of a (context, side): a worker's to count. */
+    readonly ofResponses = false,
     private readonly baseName = name
   ) {}
 
-  // The Registry renames a counter in place for OpenMetrics output: get() reports the current name.
-  async get (): Promise<{ name: string; help: string; type: string; aggregator: string; values: Sample[] }> {
+  /**
+   * `override`: items other than this process's own (the primary's sum of its
+   * workers'). The Registry renames a counter in place for OpenMetrics output:
+   * get() reports the current name.
+   */
+  async get (override?: readonly T[]): Promise<{ name: string; help: string; type: string; aggregator: string; values: Sample[] }> {
     const values: Sample[] = []
-    const items = this.items()
+    const items = override ?? this.items()
     for (let i = 0; i < items.length; i++) {
       if (i > 0 && i % CHUNK === 0) await turn()
       for (const sample of this.samplesOf(items[i], this.baseName)) values.push(sample)
@@ -115,10 +156,10 @@ class Computed<T> {
    * The Prometheus text of this metric, as `Registry.getSingleMetricAsString`
    * gives it, in pieces of CHUNK items with a loop turn between them.
    */
-  async * text (): AsyncGenerator<string> {
+  async * text (override?: readonly T[]): AsyncGenerator<string> {
+    const items = override ?? this.items()
     const name = escaped(this.name)
     yield `# HELP ${name} ${escaped(this.help)}\n# TYPE ${name} ${this.type}`
-    const items = this.items()
     for (let from = 0; from < items.length; from += CHUNK) {
       if (from > 0) await turn()
       const lines: string[] = []
@@ -152,9 +193,9 @@ export class Metrics implements ProxyObserver {
    */
   constructor ({ processMetrics = true, role = 'all' }: { processMetrics?: boolean; role?: 'all' | 'control' | 'data' } = {}) {
     this.#register(new Computed('strangler_requests_total', 'Proxied requests, by context, the side that served them and status class.', 'counter',
-      () => this.#allResponses(), r => r.requestSamples()))
+      () => this.#allResponses(), r => r.requestSamples(), true))
     this.#register(new Computed('strangler_request_duration_seconds', 'Time from request arrival to the end of the response, by context and side.', 'histogram',
-      () => this.#allResponses(), (r, name) => r.durationSamples(name)))
+      () => this.#allResponses(), (r, name) => r.durationSamples(name), true))
     if (processMetrics && role !== 'control') client.collectDefaultMetrics({ register: this.registry })
     if (role !== 'data') for (const result of ['success', 'failure']) this.reloads.labels(result).inc(0)
   }
@@ -167,17 +208,48 @@ export class Metrics implements ProxyObserver {
    * The Prometheus text of every metric, as `registry.metrics()` gives it, in
    * pieces: the series of each context are rendered here, a chunk at a time
    * with a loop turn between chunks, and never joined into one string, so that
-   * a scrape of 10,000 contexts (26 MB) does not stall the proxy.
+   * a scrape of 10,000 contexts (26 MB) does not stall the proxy. `fleet`: the
+   * primary's view, with its workers' responses added up and their other
+   * metrics aggregated by prom-client.
    */
-  async * text (): AsyncGenerator<string> {
+  async * text (fleet?: { responses: Responses[]; others: Registry }): AsyncGenerator<string> {
     let first = true
     for (const metric of this.registry.getMetricsAsArray() as unknown[]) {
+      if (!(metric instanceof Computed) && fleet !== undefined) continue
       if (!first) yield '\n\n'
       first = false
-      if (metric instanceof Computed) yield * metric.text()
+      if (metric instanceof Computed) yield * (metric.ofResponses && fleet !== undefined ? (metric as unknown as Computed<Responses>).text(fleet.responses) : metric.text())
       else yield await this.registry.getSingleMetricAsString((metric as { name: string }).name)
     }
+    for (const metric of fleet?.others.getMetricsAsArray() ?? []) {
+      if (!first) yield '\n\n'
+      first = false
+      yield await (fleet as { others: Registry }).others.getSingleMetricAsString(metric.name)
+    }
     yield '\n'
+  }
+
+  /** What a worker sends the primary: its metrics, the per-context responses as rows. */
+  async forPrimary (): Promise<WorkerMetrics> {
+    return { families: await this.families(), rows: this.#allResponses().map(r => r.row()) }
+  }
+
+  /** Everything in JSON for the primary (the board): its workers' responses added up, the rest aggregated. */
+  async fleetJSON (responses: Responses[], others: Registry): Promise<object[]> {
+    const computed = (this.registry.getMetricsAsArray() as unknown[]).filter(m => m instanceof Computed) as Array<Computed<unknown>>
+    return [
+      ...await Promise.all(computed.map(m => m.ofResponses ? (m as unknown as Computed<Responses>).get(responses) : m.get())),
+      ...await others.getMetricsAsJSON()
+    ]
+  }
+
+  /** prom-client JSON of every metric that is not computed here (what prom-client aggregates across processes). */
+  async families (): Promise<object[]> {
+    const out: object[] = []
+    for (const metric of this.registry.getMetricsAsArray() as unknown[]) {
+      if (!(metric instanceof Computed)) out.push(await (metric as Metric & { get: () => Promise<object> }).get())
+    }
+    return out
   }
 
   #allResponses (): Responses[] {

@@ -1,6 +1,7 @@
 import cluster, { type Worker } from 'node:cluster'
 import { fileURLToPath } from 'node:url'
 import type { Logger } from 'pino'
+import type { WorkerMetrics } from '../metrics.ts'
 import type { Config } from '../types.ts'
 import type { FromWorker, ToWorker, WeightMap } from './messages.ts'
 
@@ -60,9 +61,9 @@ export class Fleet {
     })
   }
 
-  readonly #collected = new Map<number, object[][]>()
+  readonly #collected = new Map<number, WorkerMetrics[]>()
 
-  #confirm (id: number, worker: Worker, data?: object[]): void {
+  #confirm (id: number, worker: Worker, data?: WorkerMetrics): void {
     const p = this.#pending.get(id)
     if (p === undefined || !p.waiting.delete(worker)) return
     if (data !== undefined) this.#collected.get(id)?.push(data)
@@ -102,8 +103,8 @@ export class Fleet {
     return this.#warning(await this.#broadcast(id => ({ t: 'weights', id, weights })), 'weight change')
   }
 
-  /** Every worker's metrics as prom-client JSON, for AggregatorRegistry.aggregate. */
-  async metrics (): Promise<object[][]> {
+  /** Every worker's metrics: prom-client JSON for AggregatorRegistry.aggregate, and its responses as rows. */
+  async metrics (): Promise<WorkerMetrics[]> {
     const id = this.#seq + 1
     this.#collected.set(id, [])
     await this.#broadcast(i => ({ t: 'metrics', id: i }))

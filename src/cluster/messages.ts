@@ -1,3 +1,4 @@
+import type { WorkerMetrics } from '../metrics.ts'
 import type { Config } from '../types.ts'
 
 /** Effective weights of overridden contexts, in basis points, by context name. */
@@ -16,4 +17,4 @@ export type FromWorker =
   | { t: 'hello' }
   | { t: 'listening'; address: string }
   | { t: 'ack'; id: number }
-  | { t: 'metrics'; id: number; data: object[] }
+  | { t: 'metrics'; id: number; data: WorkerMetrics }

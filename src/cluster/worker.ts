@@ -54,7 +54,7 @@ process.on('message', (m: ToWorker) => {
       send({ t: 'ack', id: m.id })
       break
     case 'metrics':
-      metrics.registry.getMetricsAsJSON().then(data => send({ t: 'metrics', id: m.id, data }), () => send({ t: 'metrics', id: m.id, data: [] }))
+      metrics.forPrimary().then(data => send({ t: 'metrics', id: m.id, data }), () => send({ t: 'metrics', id: m.id, data: { families: [], rows: [] } }))
       break
     case 'drain':
       void drain(m.timeoutMs)

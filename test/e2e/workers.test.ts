@@ -55,6 +55,14 @@ t.test('server.workers: one proxy on every core, one admin, changes applied to e
   t.equal(served, 60, 'the aggregate counts the requests of every worker')
   t.match(metrics, /^strangler_config_reloads_total\{result="success"\} 1$/m, 'control metrics exported once')
   t.equal((metrics.match(/^# TYPE strangler_requests_total /gm) ?? []).length, 1)
+  // Each series is the sum over the workers, whichever worker took each request: orders on new 20,
+  // then orders on legacy 20 after the rollback and 20 more for /api/carts, which the reload gave orders.
+  t.match(metrics, /^strangler_requests_total\{context="orders",side="new",code="2xx"\} 20$/m)
+  t.match(metrics, /^strangler_requests_total\{context="orders",side="legacy",code="2xx"\} 40$/m)
+  t.match(metrics, /^strangler_request_duration_seconds_count\{context="orders",side="legacy"\} 40$/m)
+  t.match(metrics, /^strangler_request_duration_seconds_bucket\{le="\+Inf",context="orders",side="new"\} 20$/m)
+  t.match(metrics, /^strangler_context_weight_percent\{context="orders",source="effective"\} 100$/m)
+  t.equal((metrics.match(/^# TYPE /gm) ?? []).length, new Set(metrics.match(/^# TYPE \S+/gm)).size, 'each family once')
 
   process.kill(workers[0], 'SIGKILL')
   const died = await until('proxy worker died; starting a new one')
