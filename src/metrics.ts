@@ -1,5 +1,5 @@
 import { setImmediate as turn } from 'node:timers/promises'
-import client, { Counter, Gauge, Registry, type Metric } from 'prom-client'
+import client, { Counter, Gauge, Registry, type Metric, type RegistryContentType } from 'prom-client'
 import type { UpstreamErrorReason } from './proxy/forward.ts'
 import type { ProxyObserver } from './proxy/server.ts'
 import type { Side } from './types.ts'
@@ -212,7 +212,7 @@ export class Metrics implements ProxyObserver {
    * primary's view, with its workers' responses added up and their other
    * metrics aggregated by prom-client.
    */
-  async * text (fleet?: { responses: Responses[]; others: Registry }): AsyncGenerator<string> {
+  async * text (fleet?: { responses: Responses[]; others: Registry<RegistryContentType> }): AsyncGenerator<string> {
     let first = true
     for (const metric of this.registry.getMetricsAsArray() as unknown[]) {
       if (!(metric instanceof Computed) && fleet !== undefined) continue
@@ -221,10 +221,12 @@ export class Metrics implements ProxyObserver {
       if (metric instanceof Computed) yield * (metric.ofResponses && fleet !== undefined ? (metric as unknown as Computed<Responses>).text(fleet.responses) : metric.text())
       else yield await this.registry.getSingleMetricAsString((metric as { name: string }).name)
     }
-    for (const metric of fleet?.others.getMetricsAsArray() ?? []) {
-      if (!first) yield '\n\n'
-      first = false
-      yield await (fleet as { others: Registry }).others.getSingleMetricAsString(metric.name)
+    if (fleet !== undefined) {
+      for (const metric of fleet.others.getMetricsAsArray()) {
+        if (!first) yield '\n\n'
+        first = false
+        yield await fleet.others.getSingleMetricAsString(metric.name)
+      }
     }
     yield '\n'
   }
@@ -235,7 +237,7 @@ export class Metrics implements ProxyObserver {
   }
 
   /** Everything in JSON for the primary (the board): its workers' responses added up, the rest aggregated. */
-  async fleetJSON (responses: Responses[], others: Registry): Promise<object[]> {
+  async fleetJSON (responses: Responses[], others: Registry<RegistryContentType>): Promise<object[]> {
     const computed = (this.registry.getMetricsAsArray() as unknown[]).filter(m => m instanceof Computed) as Array<Computed<unknown>>
     return [
       ...await Promise.all(computed.map(m => m.ofResponses ? (m as unknown as Computed<Responses>).get(responses) : m.get())),

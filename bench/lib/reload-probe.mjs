@@ -89,7 +89,7 @@ elu.disable()
 clearInterval(drift)
 
 // Where the time of a reload goes: read + parse + validate, compile, the diff
-// that the reload logs, the weight gauges of every context.
+// that the reload logs; and, outside the reload, the weight gauges at a scrape.
 const manyFile = stranglerMany(dir, 'parts.yaml', ports, COUNT, 50)
 const otherFile = stranglerMany(dir, 'parts2.yaml', ports, COUNT, 51)
 const parts = { loadMs: [], compileMs: [], diffMs: [], logJsonMs: [], weightsScrapeMs: [] }

@@ -118,9 +118,7 @@ export function report (result) {
     p(`| compile the routing table: \`compileTable\` | ${int(median(parts.compileMs))} |`)
     p(`| diff old → new for the reload log line: \`diffConfigs\` | ${int(median(parts.diffMs))} |`)
     p(`| serialise that diff (the log line) | ${int(median(parts.logJsonMs))} |`)
-    // Runs before the weight gauges were computed at scrape time recorded setWeightsMs.
-    if (parts.weightsScrapeMs) p(`| not in the reload: rendering the weight gauges of 10,000 contexts at a scrape | ${int(median(parts.weightsScrapeMs))} |`, '')
-    else p(`| weight gauges of 10,000 contexts: \`Metrics.setWeights\` | ${int(median(parts.setWeightsMs))} |`, '')
+    p(`| not in the reload: rendering the weight gauges of 10,000 contexts at a scrape | ${int(median(parts.weightsScrapeMs))} |`, '')
     const prof = r.reloadProfile
     p(`A CPU profile of the main thread (the one that serves requests) during one 2 → 10,000 reload (${int(prof.busyMs)} ms of samples), self time by layer: ${prof.layers.filter(l => l.pctBusy !== null && l.pctBusy >= 1).map(l => `${l.name} ${l.pctBusy.toFixed(0)}%`).join(', ')}. Top functions:`, '')
     p('| self ms | % | function | where |', '|--:|--:|---|---|')

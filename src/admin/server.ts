@@ -27,7 +27,7 @@ export interface AdminDeps {
   shadows: Shadows | null
   /** Guard and ramp state of a context. */
   safety: (c: Context) => SafetyStatus
-  metrics: () => Promise<{ contentType: string; body: string | Readable }>
+  metrics: () => Promise<{ contentType: string; body: Readable }>
   /** The same metrics as prom-client JSON (aggregated over workers), for the board's live numbers. */
   metricsJSON: () => Promise<MetricFamily[]>
   log: Logger

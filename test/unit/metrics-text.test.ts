@@ -1,5 +1,7 @@
+import { AggregatorRegistry } from 'prom-client'
 import t from 'tap'
-import { Metrics } from '../../src/metrics.ts'
+import { sampleOf, type MetricFamily } from '../../src/admin/board/rates.ts'
+import { mergeRows, Metrics } from '../../src/metrics.ts'
 
 async function textOf (m: Metrics): Promise<string> {
   let text = ''
@@ -56,4 +58,20 @@ t.test('rendering thousands of contexts lets the event loop turn between chunks'
   // A chunk is 256 series of a family: 6,000 (context, side) pairs in two families and 3,000 weights.
   // Rendered in one go, the loop would turn at most once.
   t.ok(turns >= 50, `the loop turned ${turns} times`)
+})
+
+t.test('with workers, the primary adds up their responses for the board, and prom-client the rest', async t => {
+  const workers = [new Metrics({ processMetrics: false, role: 'data' }), new Metrics({ processMetrics: false, role: 'data' })]
+  workers[0].response('orders', 'new', 200, 0.003)
+  workers[0].response('orders', 'new', 502, 0.2)
+  workers[1].response('orders', 'new', 200, 0.004)
+  workers[1].response('orders', 'legacy', 200, 0.003)
+  const primary = new Metrics({ processMetrics: false, role: 'control' })
+  primary.reloads.labels('success').inc()
+  const sent = await Promise.all(workers.map(w => w.forPrimary()))
+  const others = AggregatorRegistry.aggregate([await primary.families(), ...sent.map(w => w.families)] as Parameters<typeof AggregatorRegistry.aggregate>[0])
+  const sample = sampleOf(await primary.fleetJSON(mergeRows(sent.map(w => w.rows)), others) as MetricFamily[], 0)
+  t.same(sample.sides.get('orders\0new'), { requests: 3, errors: 1, buckets: [2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3] })
+  t.same(sample.sides.get('orders\0legacy')?.requests, 1)
+  t.same(sample.reloads, { success: 1, failure: 0 })
 })
