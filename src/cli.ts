@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { createRequire } from 'node:module'
 import { UsageError } from './cli/admin-client.ts'
 import { rollback, rollbackHelp, weight, weightHelp } from './cli/control.ts'
 import { check, checkHelp } from './cli/check.ts'
@@ -39,13 +40,22 @@ Commands:
   status    what is live: config version, weights, overrides (admin API)
   preview-token  a signed token that sends a tester to one side of a context
 
-Run 'strangler <command> --help' for a command's options.`
+Run 'strangler <command> --help' for a command's options; 'strangler --version' for the version.`
+
+/** package.json is one folder up from both src/cli.ts and dist/cli.js. */
+function version (): string {
+  return (createRequire(import.meta.url)('../package.json') as { version: string }).version
+}
 
 async function main (argv: string[]): Promise<number> {
   const [name, ...rest] = argv
   if (name === undefined || name === '--help' || name === '-h') {
     process.stdout.write(`${usage}\n`)
     return name === undefined ? 2 : 0
+  }
+  if (name === '--version' || name === '-v') {
+    process.stdout.write(`strangler-proxy ${version()}\n`)
+    return 0
   }
   const command = commands[name]
   if (command === undefined) {

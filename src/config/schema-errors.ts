@@ -47,7 +47,7 @@ function describe (e: ErrorObject): SchemaIssue | null {
         : `${kind} name "${name}" is not allowed: ${NAME_RULE}`
     return { path: [...path, name], at: 'key', message }
   }
-  if (definition === 'duration') return { path, at: 'value', message: `${what} must be a duration with a unit, such as 250ms, 10s, 5m or 1h` }
+  if (definition === 'duration') return { path, at: 'value', message: `${what} must be a duration with a unit, such as 250ms, 10s, 5m, 1h or 1h30m` }
   if (definition === 'hostPort') return { path, at: 'value', message: `${what} must be host:port, such as 0.0.0.0:8080 or [::]:8080` }
   if (definition === 'sticky' && e.keyword.endsWith('Properties') && e.keyword !== 'additionalProperties') {
     return { path, at: 'value', message: 'sticky must set exactly one of header or cookie' }

@@ -5,8 +5,8 @@
  */
 
 export const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$'
-/** Same grammar as parseDuration: a positive number with a unit. */
-export const DURATION_PATTERN = '^(?=.*[1-9])\\d+(\\.\\d+)?(ms|s|m|h)$'
+/** Same grammar as parseDuration: numbers with units, largest first (`1h30m`), not all zero. */
+export const DURATION_PATTERN = '^(?=.*[1-9])(\\d+(\\.\\d+)?h)?(\\d+(\\.\\d+)?m(?!s))?(\\d+(\\.\\d+)?s)?(\\d+(\\.\\d+)?ms)?$'
 
 const stringList = (description: string) => ({
   type: 'array',
@@ -79,7 +79,7 @@ export const configSchema = {
   },
   definitions: {
     hostPort: { type: 'string', description: 'host:port; IPv6 as [::]:8080.' },
-    duration: { type: 'string', pattern: DURATION_PATTERN, description: 'A number with a unit: 250ms, 10s, 5m, 1h.' },
+    duration: { type: 'string', pattern: DURATION_PATTERN, description: 'A number with a unit: 250ms, 10s, 5m, 1h; or units largest first: 1h30m, 1m30s.' },
     upstreamName: { type: 'string', pattern: NAME_PATTERN },
     contextName: { type: 'string', pattern: NAME_PATTERN, not: { const: 'default' } },
     upstream: {

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import t from 'tap'
 import { proxy, routes, upstream, whoAnswers } from '../helpers.ts'
 
@@ -123,4 +124,13 @@ t.test('rollback, weight and status drive a running proxy through the admin API'
   const down = await run(['status', '--admin', 'http://127.0.0.1:1'])
   t.equal(down.code, 1)
   t.match(down.stderr, 'cannot reach the admin API at http://127.0.0.1:1')
+})
+
+t.test('--version prints the package version, exit 0', async t => {
+  const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+  for (const flag of ['--version', '-v']) {
+    const r = await run([flag])
+    t.equal(r.code, 0, flag)
+    t.equal(r.stdout, `strangler-proxy ${version}\n`, flag)
+  }
 })

@@ -117,9 +117,9 @@ t.test('weight with more than two decimals', async t => {
 })
 
 t.test('durations', async t => {
-  t.strictSame(errors(`server:\n  drainTimeout: 30\n${BASE}`), ['routes.yaml:2:17 drainTimeout must be a duration with a unit, such as 250ms, 10s, 5m or 1h'])
+  t.strictSame(errors(`server:\n  drainTimeout: 30\n${BASE}`), ['routes.yaml:2:17 drainTimeout must be a duration with a unit, such as 250ms, 10s, 5m, 1h or 1h30m'])
   t.strictSame(errors(`${BASE}`.replace('url: http://orders.internal:3000', 'url: http://orders.internal:3000\n    timeout: 0s\n    bodyTimeout: 1000h')), [
-    'routes.yaml:6:14 timeout must be a duration with a unit, such as 250ms, 10s, 5m or 1h',
+    'routes.yaml:6:14 timeout must be a duration with a unit, such as 250ms, 10s, 5m, 1h or 1h30m',
     'routes.yaml:7:18 bodyTimeout must be more than 0 and at most 596h'
   ])
 })

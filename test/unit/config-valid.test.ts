@@ -99,7 +99,7 @@ t.test('every optional field set', async t => {
   trustProxy: [192.0.2.7, "fd00::/8", "::1"]
   stateFile: state/overrides.json
   accessLog: true
-  drainTimeout: 1.5m
+  drainTimeout: 1m30s
   state:
     redis: { url: "rediss://strangler:pw@redis.example.com:6380/2", keyPrefix: "shop:" }
 upstreams:
@@ -227,7 +227,9 @@ t.test('parseDuration', async t => {
   const cases: Array<[string, number | null]> = [
     ['250ms', 250], ['10s', 10_000], ['5m', 300_000], ['1h', 3_600_000], ['1.5s', 1500], ['0.5ms', 0.5],
     ['0s', null], ['0.0m', null], ['10', null], ['10 s', null], ['-1s', null], ['.5s', null], ['5.s', null],
-    ['1d', null], ['1e3ms', null], ['', null], [' 1s', null], ['1S', null], ['9'.repeat(400) + 'h', null]
+    ['1d', null], ['1e3ms', null], ['', null], [' 1s', null], ['1S', null], ['9'.repeat(400) + 'h', null],
+    ['1h30m', 5_400_000], ['1m30s', 90_000], ['2h0m5s', 7_205_000], ['1s500ms', 1500], ['1h30m15s250ms', 5_415_250], ['0h1s', 1000],
+    ['30m1h', null], ['1m1m', null], ['1h 30m', null], ['0h0m', null], ['1h30', null], ['1ms5s', null]
   ]
   for (const [s, ms] of cases) t.equal(parseDuration(s), ms, s)
 })
