@@ -4,7 +4,8 @@ import { Readable } from 'node:stream'
 import { setImmediate as turn } from 'node:timers/promises'
 import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
-import { pino, type Logger } from 'pino'
+import type { Logger } from 'pino'
+import { createLogger } from './log.ts'
 import { AggregatorRegistry, type Registry } from 'prom-client'
 import type { MetricFamily } from './admin/board/rates.ts'
 import { createAdminServer } from './admin/server.ts'
@@ -127,7 +128,7 @@ export class Strangler extends EventEmitter {
 
   static async start (opts: StartOptions): Promise<Strangler> {
     const env = opts.env ?? process.env
-    const log = opts.log ?? pino({ name: 'strangler' })
+    const log = opts.log ?? createLogger(env)
     const loaded = loadConfigFile(opts.configFile, { env, unsetVars: 'error' })
     if (loaded.config === null) throw new StartError(loaded.errors.map(formatIssue))
     for (const w of loaded.warnings) log.warn(formatIssue(w))

@@ -104,7 +104,7 @@ function weightError (w: unknown): string | null {
  */
 export function createAdminServer (deps: AdminDeps): FastifyInstance {
   // Fastify logs every request at info: the admin child logs warnings and errors only.
-  const app = Fastify({ loggerInstance: deps.log.child({ component: 'admin' }, { level: 'warn' }) as FastifyBaseLogger, bodyLimit: 16 * 1024 })
+  const app = Fastify({ loggerInstance: deps.log.child({ component: 'admin' }, { level: deps.log.levelVal > 40 ? deps.log.level : 'warn' }) as FastifyBaseLogger, bodyLimit: 16 * 1024 })
   const { overrides } = deps
 
   app.setNotFoundHandler((req, reply) => fail(reply, adminErrors.notFound(req.method, req.url)))

@@ -1,19 +1,28 @@
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { logLevel } from '../log.ts'
 import { Strangler, StartError } from '../main.ts'
+import { UsageError } from './admin-client.ts'
 
 /** The config shipped in the package: what `npm start` and the demo run on. */
 export const DEFAULT_CONFIG = fileURLToPath(new URL('../../config/routes.yaml', import.meta.url))
 
-export const serveHelp = `Usage: strangler serve [--config FILE] [--no-watch]
+export const serveHelp = `Usage: strangler serve [--config FILE] [--no-watch] [--log-level LEVEL]
 
 Runs the proxy. The config file is --config, else $STRANGLER_CONFIG, else the
 embedded default (config/routes.yaml). The file is watched and reloaded on
 change (unless --no-watch); SIGHUP reloads it too. SIGTERM or SIGINT drains
-and exits.`
+and exits.
+
+Logs are JSON lines with ISO timestamps, or readable text on a terminal.
+--log-level (or $LOG_LEVEL): fatal, error, warn, info (default), debug, trace
+or silent.`
 
 export async function serve (argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, 'no-watch': { type: 'boolean' } }, strict: true })
+  const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, 'no-watch': { type: 'boolean' }, 'log-level': { type: 'string' } }, strict: true })
+  // Through the environment, so that worker processes log at the same level.
+  if (values['log-level'] !== undefined) process.env.LOG_LEVEL = values['log-level']
+  if (logLevel() === null) throw new UsageError(`log level "${process.env.LOG_LEVEL}" is not one of fatal, error, warn, info, debug, trace, silent`)
   const configFile = values.config ?? process.env.STRANGLER_CONFIG ?? DEFAULT_CONFIG
   let s: Strangler
   try {

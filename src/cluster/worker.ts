@@ -1,5 +1,5 @@
 import cluster from 'node:cluster'
-import { pino } from 'pino'
+import { createLogger } from '../log.ts'
 import { Metrics } from '../metrics.ts'
 import { DataPlane } from '../proxy/plane.ts'
 import type { EffectiveWeight } from '../routing/decide.ts'
@@ -10,7 +10,7 @@ import type { FromWorker, ToWorker } from './messages.ts'
  * the config file, the admin API and the overrides, and sends this process the
  * config and the effective weights; signals are the primary's to handle.
  */
-const log = pino({ name: 'strangler' }).child({ worker: cluster.worker?.id })
+const log = createLogger().child({ worker: cluster.worker?.id })
 const metrics = new Metrics({ role: 'data' })
 const weights = new Map<string, number>()
 const weightOf: EffectiveWeight = ctx => {

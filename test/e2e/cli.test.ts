@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import t from 'tap'
-import { proxy, routes, upstream, whoAnswers } from '../helpers.ts'
+import { configFile, proxy, routes, upstream, whoAnswers } from '../helpers.ts'
 
 const CLI = new URL('../../dist/cli.js', import.meta.url).pathname
 const FIX = 'test/fixtures/cli'
@@ -133,4 +133,31 @@ t.test('--version prints the package version, exit 0', async t => {
     t.equal(r.code, 0, flag)
     t.equal(r.stdout, `strangler-proxy ${version}\n`, flag)
   }
+})
+
+t.test('serve: an unknown --log-level or LOG_LEVEL is a usage error, exit 2', async t => {
+  const bad = await run(['serve', '--log-level', 'verbose', '--config', `${FIX}/old.yaml`])
+  t.equal(bad.code, 2)
+  t.match(bad.stderr, 'log level "verbose" is not one of fatal, error, warn, info, debug, trace, silent')
+  const env = await run(['serve', '--config', `${FIX}/old.yaml`], { LOG_LEVEL: 'loud' })
+  t.equal(env.code, 2)
+})
+
+t.test('serve on a terminal logs readable text', async t => {
+  const up = await upstream(t, 'legacy')
+  const file = configFile(t, routes({ legacy: up.url, new: up.url, weight: 0 }))
+  // script(1) gives the process a pseudo-terminal as its standard output.
+  const tty = (args: string): Promise<string> => new Promise(resolve => {
+    const child = execFile('script', ['-qec', `${process.execPath} ${CLI} serve --config ${file} ${args}`, '/dev/null'], { env: { PATH: process.env.PATH } })
+    let out = ''
+    child.stdout?.on('data', (c: Buffer) => {
+      out += c.toString()
+      if (/proxy listening|WARN/.test(out)) child.kill('SIGKILL')
+    })
+    child.on('exit', () => resolve(out))
+    setTimeout(() => child.kill('SIGKILL'), 10_000).unref()
+  })
+  const text = await tty('')
+  t.match(text, /\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\] .*INFO.*: .*proxy listening/)
+  t.notMatch(text, /^\{/m, 'no JSON lines')
 })
