@@ -486,11 +486,11 @@ t.test('promtool: StranglerFallbackRateHigh fires for a dead or failing new serv
   const rule = only(await render(t, ['--set', 'metrics.prometheusRule.enabled=true']), 'PrometheusRule')
   const dir = mkdtempSync(path.join(work, 'promtool-'))
   writeFileSync(path.join(dir, 'rules.yaml'), stringify({ groups: rule.spec.groups }))
-  const test = (name: string, inputs: object[], checks: Array<[string, object[]]>): object => ({
+  const test = (name: string, inputs: object[], checks: Array<[string, object[], string?]>): object => ({
     name,
     interval: '1m',
     input_series: inputs,
-    alert_rule_test: checks.map(([at, alerts]) => ({ eval_time: at, alertname: 'StranglerFallbackRateHigh', exp_alerts: alerts }))
+    alert_rule_test: checks.map(([at, alerts, alertname = 'StranglerFallbackRateHigh']) => ({ eval_time: at, alertname, exp_alerts: alerts }))
   })
   const tests = [
     // weight 100, new refuses every connection: every request is a fallback that legacy answers.
@@ -499,7 +499,7 @@ t.test('promtool: StranglerFallbackRateHigh fires for a dead or failing new serv
       series('strangler_upstream_errors_total', 'context="orders", side="new", reason="refused"', '0+60x20'),
       series('strangler_requests_total', 'context="orders", side="legacy", code="2xx"', '0+60x20'),
       series('strangler_requests_total', 'context="carts", side="new", code="2xx"', '0+600x20')
-    ], [['4m', []], ['12m', [fallbackAlert('orders', '100%')]]]),
+    ], [['4m', []], ['12m', [fallbackAlert('orders', '100%')]], ['12m', [], 'StranglerNewSideErrorsAboveLegacy']]),
     test('one request in ten sent to new times out', [
       series('strangler_fallbacks_total', 'context="orders", reason="timeout"', '0+60x20'),
       series('strangler_requests_total', 'context="orders", side="new", code="2xx"', '0+540x20'),
