@@ -15,7 +15,8 @@ const ROOT = fileURLToPath(new URL('../', import.meta.url))
 /** Debian package → the file that shows it is installed. */
 const PACKAGES = {
   'redis-server': '/usr/bin/redis-server', // shared state (test/redis.ts)
-  chromium: '/usr/bin/chromium' // the board's browser tests (playwright-core downloads no browser)
+  chromium: '/usr/bin/chromium', // the board's browser tests (playwright-core downloads no browser)
+  prometheus: '/usr/bin/promtool' // promtool tests the chart's alerts
 }
 
 /**

@@ -33,6 +33,8 @@ export interface Target {
   fallback: Target | null
   /** Retry on a 5xx answer too. */
   fallbackOn5xx: boolean
+  /** Set when `fallback` was asked to answer instead: why (the `reason` of strangler_fallbacks_total). */
+  fellBack: string | null
   context: string
   side: Side
 }
@@ -118,6 +120,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     const next = this.target.fallback
     if (next === null || this.retried || this.res.headersSent || this.res.destroyed) return false
     this.retried = true
+    this.target.fellBack = reason
     this.observer.fallback(this.target.context, reason)
     dispatch(this.res, next, this.observer, this.method, this.replay, this.started)
     return true

@@ -106,15 +106,15 @@ export function createProxyServer (limits: ServerConfig, deps: ProxyDeps): { ser
       sendError(res, errors.BODY_TOO_LARGE)
       return
     }
-    if (snap.accessLog) {
-      const started = performance.now()
-      res.once('close', () => log.info({ method: req.method, url: req.url, status: res.statusCode, context: d.label, side: d.side, ms: Math.round(performance.now() - started) }, 'request'))
-    }
     const trusted = isTrusted(snap.trust, req.socket.remoteAddress)
     const capture = d.side === 'legacy' && d.context?.context.shadow != null && deps.shadows !== null
       ? deps.shadows.start(d.context, req, d.canonicalPath, d.query, (u: Upstream) => upstreamRequestHeaders(req.rawHeaders, u.host, req.socket.remoteAddress, trusted, u.preserveHost))
       : null
     const target = targetFor(upstream, d.path, d.label, d.side, req, trusted, snap.maxBodyBytes, capture)
+    if (snap.accessLog) {
+      const started = performance.now()
+      res.once('close', () => log.info({ method: req.method, url: req.url, status: res.statusCode, context: d.label, side: target.fellBack === null ? d.side : 'legacy', fallback: target.fellBack ?? undefined, ms: Math.round(performance.now() - started) }, 'request'))
+    }
     const fb = d.side === 'new' ? d.context?.context.fallback ?? null : null
     if (fb === null || d.context === null || !fb.methods.includes(req.method as string)) {
       forward(req, res, target, observer)
@@ -142,6 +142,7 @@ export function createProxyServer (limits: ServerConfig, deps: ProxyDeps): { ser
       capture,
       fallback: null,
       fallbackOn5xx: false,
+      fellBack: null,
       headers: upstreamRequestHeaders(req.rawHeaders, upstream.host, req.socket.remoteAddress, trusted, upstream.preserveHost),
       headersTimeout: upstream.timeoutMs,
       bodyTimeout: upstream.bodyTimeoutMs,

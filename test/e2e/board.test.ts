@@ -3,7 +3,7 @@ import type http from 'node:http'
 import path from 'node:path'
 import { chromium, type Page } from 'playwright-core'
 import t, { type Test } from 'tap'
-import { admin, get, proxy, routes, tempDir, upstream, whoAnswers } from '../helpers.ts'
+import { admin, deadPort, get, proxy, routes, tempDir, upstream, whoAnswers } from '../helpers.ts'
 
 const TOKEN = 'board-token'
 const ARTIFACTS = path.resolve('.tap', 'artifacts')
@@ -157,10 +157,12 @@ contexts:
   t.match(await waitText(page, 'accounts', 'new-rps', /^[1-9]|^0\.[0-9]*[1-9]/), /^\d+(\.\d+)?$/, 'new answers of accounts per second')
   t.equal(await waitText(page, 'accounts', 'new-err', /^5%$/), '5%', 'one in 20 answers of accounts-svc is a 500')
   t.match(await cell(page, 'accounts', 'new-p99').innerText(), /^\d+(\.\d)? ms$/)
+  t.equal(await cell(page, 'accounts', 'new-fallback').innerText(), '0%', 'no fallback: every request sent to new was answered by new')
   t.equal(await cell(page, 'accounts', 'legacy-rps').innerText(), '0')
   t.equal(await cell(page, 'accounts', 'legacy-err').innerText(), '—', 'no legacy traffic, no rate')
   t.equal(await waitText(page, 'catalog', 'legacy-err', /%/), '0%')
   t.equal(await cell(page, 'catalog', 'new-rps').innerText(), '0')
+  t.equal(await cell(page, 'catalog', 'new-fallback').innerText(), '—', 'nothing sent to new, no rate')
   t.equal(await waitText(page, 'search', 'shadow', /of 10/), '100% of 10\n100% mirrored', 'shadow match rate')
   t.equal(await waitText(page, 'orders', 'stage', /10%/), 'ramping 10%')
   const expiry = (await admin(p, 'GET', '/status')).json.contexts.find((c: { name: string }) => c.name === 'orders').override.expiresAt
@@ -169,6 +171,21 @@ contexts:
   t.match(await page.locator('#config').innerText(), new RegExp(`^config ${p.config.hash} · loaded .+ · last reload ok · reloads 0 ok, 0 rejected$`))
   await screenshot(t, page, 'board-overview.png')
   t.same(problems, [], 'nothing loaded from elsewhere, no CSP violation, no error')
+})
+
+t.test('a dead new service behind fallback shows as fallbacks of new, not as its 5xx, and its requests as legacy\'s', async t => {
+  const legacy = await upstream(t, 'legacy')
+  const p = await proxy(t, routes({ legacy: legacy.url, new: `http://127.0.0.1:${await deadPort()}`, weight: 100, extra: '    fallback: true' }))
+  const { page, problems } = await board(t, p.adminPort)
+  await waitText(page, 'orders', 'stage', /^migrated$/)
+  await send(`${p.base}/api/orders/1`, 20)
+  t.equal(await waitText(page, 'orders', 'new-fallback', /%/), '100%')
+  t.match(await cell(page, 'orders', 'new-fallback').getAttribute('class'), /\bwarn\b/)
+  t.equal(await cell(page, 'orders', 'new-rps').innerText(), '0')
+  t.equal(await cell(page, 'orders', 'new-err').innerText(), '—', 'new answered nothing: no 5xx rate')
+  t.match(await cell(page, 'orders', 'legacy-rps').innerText(), /^[1-9]|^0\.[0-9]*[1-9]/, 'legacy served them')
+  t.equal(await cell(page, 'orders', 'legacy-err').innerText(), '0%')
+  t.same(problems, [])
 })
 
 t.test('a rollback clicked on the board takes effect on the next proxied request and the row changes stage; weight and clear too', async t => {

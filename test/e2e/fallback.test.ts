@@ -1,5 +1,6 @@
 import net from 'node:net'
 import type { AddressInfo } from 'node:net'
+import { pino, type Logger } from 'pino'
 import t, { type Test } from 'tap'
 import { admin, deadPort, get, proxy, routes, upstream } from '../helpers.ts'
 
@@ -62,4 +63,58 @@ t.test('on5xx: a 5xx from new is replaced by legacy\'s answer; without it, the c
   t.equal(r.status, 200)
   t.equal(JSON.parse(r.body).name, 'legacy')
   t.match((await admin(on, 'GET', '/metrics')).text, /^strangler_fallbacks_total\{context="orders",reason="5xx"\} 1$/m)
+})
+
+/** A logger that keeps its parsed lines and wakes whoever waits for the nth `request` line. */
+function accessLog (): { log: Logger; requests: (n: number) => Promise<Array<Record<string, any>>> } {
+  const lines: Array<Record<string, any>> = []
+  let waiting: { n: number; resolve: () => void } | null = null
+  const requests = (): Array<Record<string, any>> => lines.filter(l => l.msg === 'request')
+  const log = pino({ level: 'info', base: null, timestamp: false }, {
+    write (s: string) {
+      lines.push(JSON.parse(s))
+      if (waiting !== null && requests().length >= waiting.n) waiting.resolve()
+    }
+  })
+  return {
+    log,
+    requests: async n => {
+      if (requests().length < n) await new Promise<void>(resolve => { waiting = { n, resolve } })
+      return requests().map(({ ms, ...rest }) => { if (typeof ms !== 'number') throw new Error(`ms: ${ms}`); return rest })
+    }
+  }
+}
+
+t.test('a rescued request is visible: the access log names legacy and the fallback, the metrics count it once on legacy and new\'s failure apart', async t => {
+  const legacy = await upstream(t, 'legacy')
+  const { log, requests } = accessLog()
+  const yaml = withFallback(legacy.url, `http://127.0.0.1:${await deadPort()}`, 'true').replace('admin: 127.0.0.1:0', 'admin: 127.0.0.1:0\n  accessLog: true')
+  const p = await proxy(t, yaml, { log })
+  for (let i = 0; i < 3; i++) t.equal((await get(`${p.base}/api/orders/${i}`)).status, 200)
+  t.equal((await get(`${p.base}/elsewhere`)).status, 200)
+  t.strictSame(await requests(4), [
+    { level: 30, msg: 'request', method: 'GET', url: '/api/orders/0', status: 200, context: 'orders', side: 'legacy', fallback: 'refused' },
+    { level: 30, msg: 'request', method: 'GET', url: '/api/orders/1', status: 200, context: 'orders', side: 'legacy', fallback: 'refused' },
+    { level: 30, msg: 'request', method: 'GET', url: '/api/orders/2', status: 200, context: 'orders', side: 'legacy', fallback: 'refused' },
+    { level: 30, msg: 'request', method: 'GET', url: '/elsewhere', status: 200, context: 'default', side: 'legacy' }
+  ])
+  const m = (await admin(p, 'GET', '/metrics')).text
+  t.strictSame(m.split('\n').filter(l => /^strangler_(requests|fallbacks|upstream_errors)_total\{/.test(l)).sort(), [
+    'strangler_fallbacks_total{context="orders",reason="refused"} 3',
+    'strangler_requests_total{context="default",side="legacy",code="2xx"} 1',
+    'strangler_requests_total{context="orders",side="legacy",code="2xx"} 3',
+    'strangler_upstream_errors_total{context="orders",side="new",reason="refused"} 3'
+  ])
+
+  const failing = await upstream(t, 'new', (_req, res) => { res.writeHead(503); res.end('down') })
+  const on5xx = accessLog()
+  const q = await proxy(t, withFallback(legacy.url, failing.url, '{ on5xx: true }').replace('admin: 127.0.0.1:0', 'admin: 127.0.0.1:0\n  accessLog: true'), { log: on5xx.log })
+  t.equal((await get(`${q.base}/api/orders`)).status, 200)
+  t.strictSame(await on5xx.requests(1), [{ level: 30, msg: 'request', method: 'GET', url: '/api/orders', status: 200, context: 'orders', side: 'legacy', fallback: '5xx' }])
+
+  const healthy = await upstream(t, 'new')
+  const served = accessLog()
+  const r = await proxy(t, withFallback(legacy.url, healthy.url, 'true').replace('admin: 127.0.0.1:0', 'admin: 127.0.0.1:0\n  accessLog: true'), { log: served.log })
+  t.equal(JSON.parse((await get(`${r.base}/api/orders`)).body).name, 'new')
+  t.strictSame(await served.requests(1), [{ level: 30, msg: 'request', method: 'GET', url: '/api/orders', status: 200, context: 'orders', side: 'new' }], 'no fallback field when new answered')
 })

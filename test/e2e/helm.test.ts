@@ -4,7 +4,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
-import { parse, parseAllDocuments } from 'yaml'
+import { parse, parseAllDocuments, stringify } from 'yaml'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const CHART = path.join(ROOT, 'helm/strangler-proxy')
@@ -23,7 +23,8 @@ const METRICS = new Set([
   'strangler_config_reloads_total',
   'strangler_config_info',
   'strangler_rejected_requests_total',
-  'strangler_state_store_up'
+  'strangler_state_store_up',
+  'strangler_fallbacks_total'
 ])
 
 function metricsIn (expr: string): string[] {
@@ -384,6 +385,7 @@ t.test('PrometheusRule only when enabled, with the migration alerts on this rele
   const rules = rule.spec.groups.flatMap((g: any) => g.rules)
   t.strictSame(rules.map((r: any) => r.alert), [
     'StranglerNewSideErrorsAboveLegacy',
+    'StranglerFallbackRateHigh',
     'StranglerConfigReloadFailed',
     'StranglerPodsServeDifferentConfigs',
     'StranglerWeightOverridden'
@@ -400,6 +402,16 @@ t.test('PrometheusRule only when enabled, with the migration alerts on this rele
   t.match(errors, 'side="legacy", code="5xx"')
   t.match(errors, ') + 0.01')
   t.equal(byName.StranglerNewSideErrorsAboveLegacy.for, '5m')
+  const fallbacks = byName.StranglerFallbackRateHigh
+  t.match(fallbacks.expr, 'rate(strangler_requests_total{namespace="checkout", job="shop-strangler-proxy-admin", side="new"}[5m]) or rate(strangler_fallbacks_total{namespace="checkout", job="shop-strangler-proxy-admin"}[5m])', 'sent to new: its answers and the fallbacks')
+  t.match(fallbacks.expr, /\)\)\n\s*> 0\.01\n\s*and on \(namespace, context\)\n/)
+  t.match(fallbacks.expr, /\) >= 0\.1\s*$/)
+  t.equal(fallbacks.for, '5m')
+  t.equal(fallbacks.labels.severity, 'warning', 'clients are served: a warning, not a page')
+  const tuned = only(await render(t, ['--set', 'metrics.prometheusRule.enabled=true', '--set-json', 'metrics.prometheusRule.maxFallbackRatio=0.2', '--set', 'metrics.prometheusRule.for=10m']), 'PrometheusRule')
+  const tunedFallbacks = tuned.spec.groups[0].rules.find((r: any) => r.alert === 'StranglerFallbackRateHigh')
+  t.match(tunedFallbacks.expr, /\n\s*> 0\.2\n/)
+  t.equal(tunedFallbacks.for, '10m')
   t.match(byName.StranglerConfigReloadFailed.expr, 'strangler_config_reloads_total{namespace="checkout", job="shop-strangler-proxy-admin", result="failure"}')
   t.match(byName.StranglerWeightOverridden.expr, /source="effective"\}\s+!= ignoring \(source\)\s+strangler_context_weight_percent\{[^}]*source="config"\}/)
   t.equal(byName.StranglerWeightOverridden.for, '2h')
@@ -410,6 +422,67 @@ t.test('PrometheusRule only when enabled, with the migration alerts on this rele
   t.equal(down.labels.severity, 'critical')
   t.match(shared.spec.groups[0].rules.find((r: any) => r.alert === 'StranglerWeightOverridden').annotations.description, 'Overrides are shared by every pod through Redis and outlive them.')
   t.match(byName.StranglerWeightOverridden.annotations.description, 'Overrides live in the pod: a new pod starts at the configured weight.')
+})
+
+const PROMTOOL = '/usr/bin/promtool'
+
+/** A series of the release's admin job, as the ServiceMonitor scrapes it. */
+const series = (name: string, labels: string, values: string): { series: string; values: string } =>
+  ({ series: `${name}{namespace="${NAMESPACE}", job="${FULLNAME}-admin", pod="${FULLNAME}-0", ${labels}}`, values })
+
+function fallbackAlert (context: string, share: string): object {
+  return {
+    exp_labels: { severity: 'warning', namespace: NAMESPACE, context },
+    exp_annotations: {
+      summary: `Context ${context}: legacy answers requests the new service failed (fallback)`,
+      description: `${context} in ${NAMESPACE}: ${share} of the requests sent to the new service failed there and legacy answered them instead (fallback). Clients see no error, so StranglerNewSideErrorsAboveLegacy stays silent; strangler_fallbacks_total{reason} says why, and with accessLog each such request is logged with "fallback". Fix or roll back the new service (strangler rollback ${context}).`
+    }
+  }
+}
+
+t.test('promtool: StranglerFallbackRateHigh fires for a dead or failing new service hidden by fallback, not for a few fallbacks', when, async t => {
+  const rule = only(await render(t, ['--set', 'metrics.prometheusRule.enabled=true']), 'PrometheusRule')
+  const dir = mkdtempSync(path.join(work, 'promtool-'))
+  writeFileSync(path.join(dir, 'rules.yaml'), stringify({ groups: rule.spec.groups }))
+  const test = (name: string, inputs: object[], checks: Array<[string, object[], string?]>): object => ({
+    name,
+    interval: '1m',
+    input_series: inputs,
+    alert_rule_test: checks.map(([at, alerts, alertname = 'StranglerFallbackRateHigh']) => ({ eval_time: at, alertname, exp_alerts: alerts }))
+  })
+  const tests = [
+    // weight 100, new refuses every connection: every request is a fallback that legacy answers.
+    test('a dead new service at weight 100, beside a healthy context', [
+      series('strangler_fallbacks_total', 'context="orders", reason="refused"', '0+60x20'),
+      series('strangler_upstream_errors_total', 'context="orders", side="new", reason="refused"', '0+60x20'),
+      series('strangler_requests_total', 'context="orders", side="legacy", code="2xx"', '0+60x20'),
+      series('strangler_requests_total', 'context="carts", side="new", code="2xx"', '0+600x20')
+    ], [['4m', []], ['12m', [fallbackAlert('orders', '100%')]], ['12m', [], 'StranglerNewSideErrorsAboveLegacy']]),
+    test('one request in ten sent to new times out', [
+      series('strangler_fallbacks_total', 'context="orders", reason="timeout"', '0+60x20'),
+      series('strangler_requests_total', 'context="orders", side="new", code="2xx"', '0+540x20'),
+      series('strangler_requests_total', 'context="orders", side="legacy", code="2xx"', '0+600x20')
+    ], [['12m', [fallbackAlert('orders', '10%')]]]),
+    test('one request in 200 falls back: under the 1% threshold', [
+      series('strangler_fallbacks_total', 'context="orders", reason="reset"', '0+60x20'),
+      series('strangler_requests_total', 'context="orders", side="new", code="2xx"', '0+11940x20')
+    ], [['12m', []], ['20m', []]]),
+    test('every request falls back, but one a minute is below minNewSideRate', [
+      series('strangler_fallbacks_total', 'context="orders", reason="refused"', '0+1x20'),
+      series('strangler_requests_total', 'context="orders", side="legacy", code="2xx"', '0+1x20')
+    ], [['12m', []], ['20m', []]])
+  ]
+  writeFileSync(path.join(dir, 'test.yaml'), stringify({ rule_files: ['rules.yaml'], evaluation_interval: '1m', tests }))
+  const ok = await run(PROMTOOL, ['test', 'rules', path.join(dir, 'test.yaml')], { PATH: process.env.PATH })
+  t.equal(ok.code, 0, 'promtool test rules', { output: ok.stdout + ok.stderr })
+  t.match(ok.stdout, 'SUCCESS')
+
+  // The same file against a rule that never fires must fail: the test can tell.
+  const silenced = stringify({ groups: rule.spec.groups }).replace('> 0.01', '> 2')
+  writeFileSync(path.join(dir, 'rules.yaml'), silenced)
+  const fails = await run(PROMTOOL, ['test', 'rules', path.join(dir, 'test.yaml')], { PATH: process.env.PATH })
+  t.equal(fails.code, 1, 'a silenced rule fails the same tests')
+  t.match(fails.stderr + fails.stdout, 'alertname: StranglerFallbackRateHigh')
 })
 
 t.test('the Grafana dashboard: the panels asked for, on exported metrics only, shipped as a ConfigMap on request', when, async t => {
@@ -423,6 +496,7 @@ t.test('the Grafana dashboard: the panels asked for, on exported metrics only, s
     '5xx ratio, new vs legacy',
     'Latency p99, new vs legacy',
     'Upstream errors by reason',
+    'Fallbacks to legacy, share of requests sent to new',
     'Weights: configured vs effective',
     'Config reloads',
     'Config in force per pod',
@@ -435,6 +509,10 @@ t.test('the Grafana dashboard: the panels asked for, on exported metrics only, s
   }
   const exprsOf = (title: string): string => panels.find((p: any) => p.title === title).targets.map((x: any) => x.expr).join('\n')
   t.match(exprsOf('Latency p99, new vs legacy'), 'histogram_quantile(0.99, sum by (le, context, side) (rate(strangler_request_duration_seconds_bucket')
+  t.match(exprsOf('Fallbacks to legacy, share of requests sent to new'), /sum by \(context, reason\) \(rate\(strangler_fallbacks_total\{[^}]*\}\[\$__rate_interval\]\)\)\s*\/ on \(context\) group_left\s*sum by \(context\) \(rate\(strangler_requests_total\{[^}]*side="new"\}\[\$__rate_interval\]\) or rate\(strangler_fallbacks_total/)
+  const share = panels.find((p: any) => p.title === 'Traffic share per context and side')
+  t.strictSame(share.targets.map((x: any) => x.legendFormat), ['{{context}} {{side}}', '{{context}} legacy by fallback (new failed)'], 'rescued requests as their own series beside the sides')
+  t.match(share.targets[1].expr, /^sum by \(context\) \(rate\(strangler_fallbacks_total\{[^}]*\}\[\$__rate_interval\]\)\)\s*\/ on \(context\)\s*sum by \(context\) \(rate\(strangler_requests_total\{/)
   t.match(exprsOf('Weights: configured vs effective'), 'source="config"')
   t.match(exprsOf('Weights: configured vs effective'), 'source="effective"')
   t.strictSame(dashboard.templating.list.map((v: any) => v.name), ['datasource', 'namespace', 'job', 'context'])
@@ -460,6 +538,7 @@ t.test('values.schema.json rejects bad values before anything renders', when, as
     [['--set', 'extraEnv[0].name=STRANGLER_ADMIN_TOKEN'], "at '/extraEnv/0/name'"],
     [['--set', 'extraEnv[0].name=STRANGLER_REDIS_URL'], "at '/extraEnv/0/name'"],
     [['--set', 'state.redis.existingSecret=3'], "at '/state/redis/existingSecret'"],
+    [['--set-json', 'metrics.prometheusRule.maxFallbackRatio=1.5'], "at '/metrics/prometheusRule/maxFallbackRatio': maximum: got 1.5, want 1"],
     [['--set', 'state.redis.secretKey='], "at '/state/redis/secretKey'"],
     [['--set', `state.redis.keyPrefix=${'x'.repeat(101)}`], "at '/state/redis/keyPrefix'"],
     [['--set', 'state.redis.startupWaitSeconds=1'], "at '/state/redis/startupWaitSeconds'"],

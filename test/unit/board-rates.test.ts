@@ -39,26 +39,40 @@ t.test('a sample reads requests, 5xx, latency buckets, fallbacks, shadow results
   t.strictSame(s.reloads, { success: 0, failure: 1 })
 })
 
-t.test('rates between two samples: per second, 5xx in percent with fallbacks as errors of new, p99 from the bucket deltas', async t => {
+t.test('rates between two samples: per second, 5xx in percent of each side\'s answers, fallbacks in percent of what was sent to new, p99 from the bucket deltas', async t => {
   const m = new Metrics({ processMetrics: false })
   repeat(10, () => m.response('orders', 'new', 500, 20))
   const before = sampleOf(await m.registry.getMetricsAsJSON(), 10_000)
   repeat(94, () => m.response('orders', 'new', 200, 0.004))
-  repeat(2, () => m.response('orders', 'new', 502, 0.07))
-  repeat(4, () => m.fallback('orders', 'timeout'))
+  repeat(6, () => m.response('orders', 'new', 502, 0.07))
+  repeat(25, () => m.fallback('orders', 'timeout'))
   repeat(20, () => m.response('orders', 'legacy', 200, 0.3))
   repeat(8, () => m.response('default', 'legacy', 404, 0.001))
   const after = sampleOf(await m.registry.getMetricsAsJSON(), 14_000)
   const r = ratesBetween(before, after)
   t.equal(r.seconds, 4)
   const orders = r.contexts.get('orders')
-  t.equal(orders?.new.rps, 24, '96 answers in 4 s; what came before the window does not count')
-  t.equal(orders?.new.errorRate, 6, '2 answers of 500 and 4 fallbacks out of 100')
-  t.equal(round(orders?.new.p99 ?? null), 0.076, 'rank 95.04 of 96: 94 under 5 ms, 2 in (50 ms, 100 ms]')
-  t.strictSame(orders?.legacy, { rps: 5, errorRate: 0, p99: 0.4975 })
-  t.strictSame(r.contexts.get('default'), { legacy: { rps: 2, errorRate: 0, p99: 0.00495 }, new: { rps: 0, errorRate: null, p99: null } })
-  t.equal(r.rps, 31)
-  t.equal(r.newRps, 24)
+  t.equal(orders?.new.rps, 25, '100 answers in 4 s; what came before the window does not count')
+  t.equal(orders?.new.errorRate, 6, '6 answers of 502 out of 100: a fallback is not a 5xx of new')
+  t.equal(orders?.new.fallbackRate, 20, '25 fallbacks out of the 125 requests sent to new')
+  t.equal(round(orders?.new.p99 ?? null), 0.091666667, 'rank 99 of 100: 94 under 5 ms, 6 in (50 ms, 100 ms]')
+  t.strictSame(orders?.legacy, { rps: 5, errorRate: 0, p99: 0.4975, fallbackRate: null }, 'legacy has no fallback rate')
+  t.strictSame(r.contexts.get('default'), { legacy: { rps: 2, errorRate: 0, p99: 0.00495, fallbackRate: null }, new: { rps: 0, errorRate: null, p99: null, fallbackRate: null } })
+  t.equal(r.rps, 32)
+  t.equal(r.newRps, 25)
+})
+
+t.test('a dead new service behind fallback: no answers from new, every request sent to it fell back', async t => {
+  const m = new Metrics({ processMetrics: false })
+  const before = sampleOf(await m.registry.getMetricsAsJSON(), 0)
+  repeat(30, () => {
+    m.upstreamError('orders', 'new', 'refused')
+    m.fallback('orders', 'refused')
+    m.response('orders', 'legacy', 200, 0.01)
+  })
+  const r = ratesBetween(before, sampleOf(await m.registry.getMetricsAsJSON(), 3000))
+  t.strictSame(r.contexts.get('orders')?.new, { rps: 0, errorRate: null, p99: null, fallbackRate: 100 })
+  t.equal(r.contexts.get('orders')?.legacy.rps, 10)
 })
 
 t.test('a counter that went down was reset (a replaced worker): it counts from zero', async t => {
@@ -67,7 +81,7 @@ t.test('a counter that went down was reset (a replaced worker): it counts from z
     { name: 'strangler_fallbacks_total', values: [{ value: fallbacks, labels: { context: 'orders', reason: 'reset' } }] }
   ]
   const r = ratesBetween(sampleOf(families(50, 9), 0), sampleOf(families(10, 0), 2000))
-  t.strictSame(r.contexts.get('orders')?.new, { rps: 5, errorRate: 0, p99: null })
+  t.strictSame(r.contexts.get('orders')?.new, { rps: 5, errorRate: 0, p99: null, fallbackRate: 0 })
 })
 
 t.test('live rates: no window on the first read, one snapshot per second at most, a window that slides', async t => {

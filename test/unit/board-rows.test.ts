@@ -53,18 +53,18 @@ t.test('config, overrides, guard, ramp, shadow and live rates map to one row per
     shadow: new Map([['reviews', { match: 30, mismatch: 10 }]]),
     reloads: { success: 3, failure: 1 }
   }
-  const orders = { legacy: { rps: 9, errorRate: 0, p99: 0.02 }, new: { rps: 1, errorRate: 10, p99: 0.3 } }
+  const orders = { legacy: { rps: 9, errorRate: 0, p99: 0.02, fallbackRate: null }, new: { rps: 1, errorRate: 10, p99: 0.3, fallbackRate: 50 } }
   const window: WindowRates = {
     seconds: 8,
     contexts: new Map<string, Record<'legacy' | 'new', SideRates>>([
       ['orders', orders],
-      ['default', { legacy: { rps: 5, errorRate: 0, p99: 0.001 }, new: { rps: 0, errorRate: null, p99: null } }],
-      ['removed-by-a-reload', { legacy: { rps: 1, errorRate: 0, p99: 0.001 }, new: { rps: 1, errorRate: 0, p99: 0.001 } }]
+      ['default', { legacy: { rps: 5, errorRate: 0, p99: 0.001, fallbackRate: null }, new: { rps: 0, errorRate: null, p99: null, fallbackRate: null } }],
+      ['removed-by-a-reload', { legacy: { rps: 1, errorRate: 0, p99: 0.001, fallbackRate: null }, new: { rps: 1, errorRate: 0, p99: 0.001, fallbackRate: 0 } }]
     ]),
     rps: 17,
     newRps: 2
   }
-  const idle = { legacy: { rps: 0, errorRate: null, p99: null }, new: { rps: 0, errorRate: null, p99: null } }
+  const idle = { legacy: { rps: 0, errorRate: null, p99: null, fallbackRate: null }, new: { rps: 0, errorRate: null, p99: null, fallbackRate: null } }
   const row = { legacy: 'monolith', new: 'svc', override: null, traffic: idle, shadow: null, guard: null, ramp: null }
   const expected: BoardData = {
     config: { hash: '000000000000', loadedAt: '2026-11-24T00:00:00.000Z', lastReload: 'rejected', errors: ['routes.yaml:3:4 weight must be a number'], reloads: { success: 3, failure: 1 } },

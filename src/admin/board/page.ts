@@ -43,7 +43,7 @@ export const html = `<!doctype html>
         <th rowspan="2" data-sort="stage">Stage</th>
         <th rowspan="2" data-sort="weight">Weight to new<br><span class="muted">effective (config)</span></th>
         <th colspan="3" class="side">Legacy</th>
-        <th colspan="3" class="side">New</th>
+        <th colspan="4" class="side">New</th>
         <th rowspan="2" data-sort="shadow">Shadow match</th>
         <th rowspan="2">Override</th>
         <th rowspan="2">Guard · ramp</th>
@@ -51,7 +51,7 @@ export const html = `<!doctype html>
       </tr>
       <tr>
         <th data-sort="legacyRps">req/s</th><th data-sort="legacyErr">5xx</th><th data-sort="legacyP99">p99</th>
-        <th data-sort="newRps">req/s</th><th data-sort="newErr">5xx</th><th data-sort="newP99">p99</th>
+        <th data-sort="newRps">req/s</th><th data-sort="newErr">5xx</th><th data-sort="newP99">p99</th><th data-sort="newFallback" title="Requests sent to new that legacy answered instead (fallback)">fallback</th>
       </tr>
     </thead>
     <tbody id="rows"></tbody>

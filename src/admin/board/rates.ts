@@ -28,10 +28,15 @@ export interface Sample {
 export interface SideRates {
   /** Answers per second served by this side. */
   rps: number
-  /** Percent of answers that were 5xx (for new, a fallback to legacy counts as an error, as for the guard); null without traffic. */
+  /** Percent of this side's answers that were 5xx; null without answers. */
   errorRate: number | null
   /** Seconds, interpolated within the histogram bucket it falls in; null without traffic. */
   p99: number | null
+  /**
+   * New only: percent of the requests sent to new that legacy answered instead
+   * (`fallback`), apart from 5xx; null for legacy and when nothing was sent to new.
+   */
+  fallbackRate: number | null
 }
 
 export interface WindowRates {
@@ -125,14 +130,14 @@ export function ratesBetween (older: Sample, newer: Sample): WindowRates {
     const after = newer.sides.get(key(context, side)) ?? NO_COUNTS
     let before = older.sides.get(key(context, side)) ?? NO_COUNTS
     if (after.requests < before.requests) before = NO_COUNTS
-    const fallbacks = side === 'new' ? increase(older.fallbacks.get(context) ?? 0, newer.fallbacks.get(context) ?? 0) : 0
     const answers = after.requests - before.requests
-    const errors = after.errors - before.errors + fallbacks
     const buckets = after.buckets.map((n, i) => n - (before.buckets[i] ?? 0))
+    const fallbacks = side === 'new' ? increase(older.fallbacks.get(context) ?? 0, newer.fallbacks.get(context) ?? 0) : 0
     return {
       rps: answers / seconds,
-      errorRate: answers + fallbacks === 0 ? null : (errors / (answers + fallbacks)) * 100,
-      p99: quantile(0.99, newer.bounds, buckets)
+      errorRate: answers === 0 ? null : ((after.errors - before.errors) / answers) * 100,
+      p99: quantile(0.99, newer.bounds, buckets),
+      fallbackRate: side === 'legacy' || answers + fallbacks === 0 ? null : (fallbacks / (answers + fallbacks)) * 100
     }
   }
   const names = new Set([...newer.sides.keys()].map(k => k.slice(0, k.indexOf('\0'))))

@@ -50,7 +50,7 @@ export interface BoardInput {
 }
 
 /** A context with no traffic in the window. */
-const IDLE: SideRates = Object.freeze({ rps: 0, errorRate: null, p99: null })
+const IDLE: SideRates = Object.freeze({ rps: 0, errorRate: null, p99: null, fallbackRate: null })
 
 /**
  * The stage of a context. `legacy: X, new: X` is how the runbook retires the

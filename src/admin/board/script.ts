@@ -84,7 +84,8 @@ export const script = String.raw`'use strict';
     legacyP99: function (r) { return r.traffic && r.traffic.legacy.p99; },
     newRps: function (r) { return r.traffic && r.traffic.new.rps; },
     newErr: function (r) { return r.traffic && r.traffic.new.errorRate; },
-    newP99: function (r) { return r.traffic && r.traffic.new.p99; }
+    newP99: function (r) { return r.traffic && r.traffic.new.p99; },
+    newFallback: function (r) { return r.traffic && r.traffic.new.fallbackRate; }
   };
 
   function visibleRows () {
@@ -120,6 +121,7 @@ export const script = String.raw`'use strict';
     cell(tr, 'num ' + side + '-rps', s ? rate(s.rps) : '…');
     cell(tr, 'num ' + side + '-err' + (s && s.errorRate > 0 ? ' bad' : ''), s ? percent(s.errorRate) : '…');
     cell(tr, 'num ' + side + '-p99', s ? latency(s.p99) : '…');
+    if (side === 'new') cell(tr, 'num new-fallback' + (s && s.fallbackRate > 0 ? ' warn' : ''), s ? percent(s.fallbackRate) : '…');
   }
 
   function button (action, text, disabled, title) {
@@ -155,7 +157,7 @@ export const script = String.raw`'use strict';
     var safety = [];
     if (r.guard) {
       safety.push(r.guard.tripped ? ['guard TRIPPED', 'bad'] : ['guard holding', 'good']);
-      if (r.guard.new.requests > 0) safety.push(['new ' + percent(r.guard.new.errorRate) + ' 5xx vs legacy ' + percent(r.guard.legacy.errorRate), 'muted small']);
+      if (r.guard.new.requests > 0) safety.push(['new ' + percent(r.guard.new.errorRate) + ' 5xx or fallback vs legacy ' + percent(r.guard.legacy.errorRate), 'muted small']);
     }
     if (r.ramp) safety.push(r.ramp.running ? ['ramp step ' + r.ramp.step + '/' + r.ramp.of + (r.ramp.nextAt ? ', next ' + clock(r.ramp.nextAt) : ', last step'), ''] : ['ramp stopped by an override', 'warn']);
     lines(cell(tr, 'safety'), safety.length === 0 ? [['—', 'muted']] : safety);
@@ -190,7 +192,7 @@ export const script = String.raw`'use strict';
       stages.appendChild(b);
     });
     $('footnote').textContent = 'Live numbers: ' + (d.window === null ? 'from the next refresh' : 'the last ' + Math.round(d.window) + ' s') +
-      ', refreshed every ' + EVERY_MS / 1000 + ' s. p99 is interpolated within the latency histogram’s buckets. A fallback to legacy counts as a 5xx of new. Shadow match: the last 1,000 comparisons.';
+      ', refreshed every ' + EVERY_MS / 1000 + ' s. p99 is interpolated within the latency histogram’s buckets. A request new failed and legacy answered (fallback) counts in legacy’s req/s and in new’s fallback, not in new’s 5xx; the guard counts it as an error of new. Shadow match: the last 1,000 comparisons.';
   }
 
   function render () {
