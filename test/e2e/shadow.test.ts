@@ -127,7 +127,7 @@ t.test('JSON is compared structurally; ignore paths and named headers are honour
     ]
   }])
   const status = await admin(p, 'GET', '/status')
-  t.same(status.json.contexts[0].shadow, { percent: 100, compared: 2, matchRate: 0.5, totals: { match: 1, mismatch: 1, error: 0, dropped: 0 }, noisyFields: [] })
+  t.same(status.json.contexts[0].shadow, { percent: 100, compared: 2, matchRate: 0.5, noisyRate: 0, totals: { match: 1, mismatch: 1, noisy: 0, error: 0, dropped: 0 }, noisyFields: [] })
   const metrics = await admin(p, 'GET', '/metrics')
   t.match(metrics.text, /^strangler_shadow_requests_total\{context="orders",result="match"\} 1$/m)
   t.match(metrics.text, /^strangler_shadow_requests_total\{context="orders",result="mismatch"\} 1$/m)
