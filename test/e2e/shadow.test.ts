@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process'
 import { once } from 'node:events'
 import { writeFileSync } from 'node:fs'
 import type http from 'node:http'
@@ -52,6 +53,12 @@ async function shadowCounters (p: Parameters<typeof admin>[0], context = 'orders
   const re = new RegExp(`^strangler_shadow_requests_total\\{context="${context}",result="(\\w+)"\\} (\\d+)$`, 'gm')
   for (const m of (await admin(p, 'GET', '/metrics')).text.matchAll(re)) out[m[1]] = Number(m[2])
   return out
+}
+
+/** The table `strangler status` prints (dist/cli.js: run `npm run build` first). */
+async function cliStatus (p: { adminPort: number }): Promise<string> {
+  const out = await new Promise<string>(resolve => execFile(process.execPath, [new URL('../../dist/cli.js', import.meta.url).pathname, 'status', '--admin', `http://127.0.0.1:${p.adminPort}`], (_e, stdout) => resolve(stdout)))
+  return out.slice(out.indexOf('\n\n') + 2)
 }
 
 async function start (t: Test, yaml: string) {
@@ -170,15 +177,13 @@ t.test('a reload that changes shadow applies on the next request', async t => {
 })
 
 t.test('strangler status shows the shadow match rate', async t => {
-  const { execFile } = await import('node:child_process')
   const legacy = await upstream(t, 'legacy', json({ a: 1 }))
   const next = await upstream(t, 'new', json({ a: 2 }))
   const p = await start(t, shadowed(legacy.url, next.url, 'percent: 100\nlearnNoise: 0'))
   const done = results(p.shadows, 3)
   for (const path of ['/api/orders', '/elsewhere', '/api/orders', '/api/orders']) await get(`${p.base}${path}`)
   t.same(await done, ['mismatch', 'mismatch', 'mismatch'], 'unmatched traffic is never shadowed')
-  const out = await new Promise<string>(resolve => execFile(process.execPath, [new URL('../../dist/cli.js', import.meta.url).pathname, 'status', '--admin', `http://127.0.0.1:${p.adminPort}`], (_e, stdout) => resolve(stdout)))
-  t.equal(out.slice(out.indexOf('\n\n') + 2), 'CONTEXT  CONFIGURED  EFFECTIVE  SHADOW                 OVERRIDE\norders   0%          0%         100%, 0.0% match of 3  -\n')
+  t.equal(await cliStatus(p), 'CONTEXT  CONFIGURED  EFFECTIVE  SHADOW                 OVERRIDE\norders   0%          0%         100%, 0.0% match of 3  -\n')
 })
 
 t.test('issue 15.7: a plain-text body legacy does not reproduce is noisy, never a match; a stable one that new changes is a mismatch', async t => {
@@ -197,6 +202,7 @@ t.test('issue 15.7: a plain-text body legacy does not reproduce is noisy, never 
   const status = (await admin(p, 'GET', '/status')).json.contexts[0].shadow
   t.same(status, { percent: 100, compared: 61, matchRate: 0, noisyRate: 60 / 61, totals: { match: 0, mismatch: 1, noisy: 60, error: 0, dropped: 0 }, noisyFields: [] })
   t.same(await shadowCounters(p), { match: 0, mismatch: 1, noisy: 60, error: 0, dropped: 0 })
+  t.equal(await cliStatus(p), 'CONTEXT  CONFIGURED  EFFECTIVE  SHADOW                               OVERRIDE\norders   0%          0%         100%, 0.0% match of 61, 98.4% noisy  -\n')
   const diffs = (await admin(p, 'GET', '/contexts/orders/diffs', { token: TOKEN })).json.diffs
   t.equal(diffs.length, 20)
   t.match(diffs[0], { result: 'mismatch', request: 'GET /api/orders/static', differences: [{ path: 'body', legacy: /^11 bytes, sha256 [0-9a-f]{12}: "static page"$/, new: /"new answer \d+"$/ }] })
