@@ -59,14 +59,19 @@ export class Noise {
   readonly #fields = new Map<string, Set<string>>()
   #patterns: Array<{ pattern: FieldPattern; kinds: ReadonlySet<string> }> = []
 
-  /** Learns from the differences between two legacy answers; returns whether the body differed as a whole. */
+  /**
+   * Learns from the differences between two legacy answers; returns whether the
+   * body differed as a whole. Answers with different statuses teach nothing: a
+   * 503 blip says nothing about the fields of a 200.
+   */
   learn (differences: readonly Difference[]): boolean {
+    if (differences.some(d => d.path === 'status')) return false
     let whole = false
     for (const d of differences) {
       if (d.path === 'body') whole = true
       const a = kind(d.legacy)
       const b = kind(d.new)
-      if (d.path === 'status' || d.path === 'body' || isContainer(a) || isContainer(b)) continue
+      if (d.path === 'body' || isContainer(a) || isContainer(b)) continue
       const key = d.path.split('.').map(s => /^\d+$/.test(s) ? '*' : s).join('.')
       let kinds = this.#fields.get(key)
       if (kinds === undefined) {

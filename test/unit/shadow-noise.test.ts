@@ -98,10 +98,16 @@ t.test('headers: a value legacy does not reproduce is learned; a header new drop
   t.strictSame(judge(legacy, answer('{}', 'application/json', 200), noise, false, ['etag']).paths, ['header:etag'])
 })
 
-t.test('status is never learned, and a whole-body difference beside any finer difference is a mismatch', async t => {
+t.test('two legacy answers with different statuses teach nothing: a blip is not noise', async t => {
   const noise = new Noise()
-  t.equal(learn(noise, answer('a'), answer('b', 'text/plain', 503)), true)
+  t.equal(learn(noise, answer('a'), answer('b', 'text/plain', 503)), false)
+  t.equal(learn(noise, answer('{"id":1,"total":5}', 'application/json', 200, { etag: '1' }), answer('{"error":"busy"}', 'application/json', 503), ['etag']), false)
   t.strictSame(noise.fields, [])
+  t.strictSame(judge(answer('{"id":1,"total":5}'), answer('{"id":1,"total":5,"error":"x"}'), noise, false).paths, ['body.error'])
+})
+
+t.test('a status difference is always a mismatch, and so is a whole-body difference beside any finer difference', async t => {
+  const noise = new Noise()
   t.strictSame(judge(answer('a'), answer('c', 'text/plain', 503), noise, true), { result: 'mismatch', paths: ['status', 'body'] })
   t.strictSame(judge(answer('a', 'text/plain', 200, { etag: '1' }), answer('c', 'text/plain', 200, { etag: '2' }), noise, true, ['etag']), { result: 'mismatch', paths: ['header:etag', 'body'] })
 })
