@@ -2,6 +2,7 @@ import { setImmediate as turn } from 'node:timers/promises'
 import client, { Counter, Gauge, Registry, type Metric, type RegistryContentType } from 'prom-client'
 import type { UpstreamErrorReason } from './proxy/forward.ts'
 import type { ProxyObserver } from './proxy/server.ts'
+import { SHADOW_RESULTS } from './shadow/shadows.ts'
 import type { Side } from './types.ts'
 
 const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx']
@@ -179,10 +180,11 @@ export class Metrics implements ProxyObserver {
   readonly upstreamErrors = new Counter({ name: 'strangler_upstream_errors_total', help: 'Failed upstream exchanges, by context, side and reason.', labelNames: ['context', 'side', 'reason'] as const, registers: [this.registry] })
   readonly reloads = new Counter({ name: 'strangler_config_reloads_total', help: 'Config reloads, by result.', labelNames: ['result'] as const, registers: [this.registry] })
   readonly configInfo = new Gauge({ name: 'strangler_config_info', help: 'The config in force (value 1), by hash.', labelNames: ['hash'] as const, registers: [this.registry] })
-  readonly shadow = new Counter({ name: 'strangler_shadow_requests_total', help: 'Shadowed requests, by context and result: match, mismatch, error (new did not answer), dropped (over budget or body too large).', labelNames: ['context', 'result'] as const, registers: [this.registry] })
+  readonly shadow = new Counter({ name: 'strangler_shadow_requests_total', help: 'Shadowed requests, by context and result: match, mismatch, noisy (legacy does not reproduce its own body, so it could not be verified), error (new did not answer), dropped (over budget or body too large).', labelNames: ['context', 'result'] as const, registers: [this.registry] })
   readonly preview = new Counter({ name: 'strangler_preview_requests_total', help: 'Requests carrying a preview token, by context and result: accepted, or ignored as malformed, bad_signature, expired, wrong_context.', labelNames: ['context', 'result'] as const, registers: [this.registry] })
   readonly fallbacks = new Counter({ name: 'strangler_fallbacks_total', help: 'Requests retried on legacy after new failed before answering, by context and reason: refused, reset, timeout, 5xx.', labelNames: ['context', 'reason'] as const, registers: [this.registry] })
   readonly guardTrips = new Counter({ name: 'strangler_guard_trips_total', help: 'Automatic rollbacks by a context\'s guard.', labelNames: ['context'] as const, registers: [this.registry] })
+  readonly #shadowed = new Set<string>()
   readonly rejected = new Counter({ name: 'strangler_rejected_requests_total', help: 'Requests refused before routing, by reason.', labelNames: ['reason'] as const, registers: [this.registry] })
 
   /**
@@ -270,7 +272,12 @@ export class Metrics implements ProxyObserver {
     this.upstreamErrors.labels(context, side, reason).inc()
   }
 
+  /** The first result of a context exports every result at 0 beside it, so a rate of any of them is defined. */
   shadowResult (context: string, result: string): void {
+    if (!this.#shadowed.has(context)) {
+      this.#shadowed.add(context)
+      for (const r of SHADOW_RESULTS) this.shadow.labels(context, r).inc(0)
+    }
     this.shadow.labels(context, result).inc()
   }
 

@@ -15,7 +15,7 @@ interface Status {
     configuredWeight: number
     effectiveWeight: number
     override: { reason: string; by: string; at: string; expiresAt: string | null } | null
-    shadow?: { percent: number; compared: number; matchRate: number | null } | null
+    shadow?: { percent: number; compared: number; matchRate: number | null; noisyRate?: number | null } | null
   }>
 }
 
@@ -42,7 +42,8 @@ export async function status (argv: string[]): Promise<number> {
   for (const c of s.contexts) {
     const o = c.override
     const sh = c.shadow
-    const shadow = sh === undefined ? '-' : sh === null ? 'on (see metrics)' : sh.matchRate === null ? `${sh.percent}%, nothing compared yet` : `${sh.percent}%, ${(sh.matchRate * 100).toFixed(1)}% match of ${sh.compared}`
+    const noisy = sh?.noisyRate != null && sh.noisyRate > 0 ? `, ${(sh.noisyRate * 100).toFixed(1)}% noisy` : ''
+    const shadow = sh === undefined ? '-' : sh === null ? 'on (see metrics)' : sh.matchRate === null ? `${sh.percent}%, nothing compared yet` : `${sh.percent}%, ${(sh.matchRate * 100).toFixed(1)}% match of ${sh.compared}${noisy}`
     rows.push([c.name, `${c.configuredWeight}%`, `${c.effectiveWeight}%`, ...(shadows ? [shadow] : []), o === null ? '-' : `${o.reason} (by ${o.by} at ${o.at}${o.expiresAt === null ? '' : `, expires ${o.expiresAt}`})`])
   }
   process.stdout.write(`${out}\n${table(rows)}\n`)

@@ -11,6 +11,7 @@ export class Capture {
   #headers: Record<string, string> = {}
   #chunks: Buffer[] = []
   #kept = 0
+  #size = 0
   #truncated = false
   #hash: Hash = createHash('sha256')
   #finished = false
@@ -29,6 +30,7 @@ export class Capture {
 
   data (chunk: Buffer): void {
     this.#hash.update(chunk)
+    this.#size += chunk.length
     if (this.#truncated) return
     if (this.#kept + chunk.length > this.limit) {
       this.#truncated = true
@@ -43,7 +45,7 @@ export class Capture {
   end (): void {
     if (this.#finished) return
     this.#finished = true
-    this.done({ status: this.#status, headers: this.#headers, body: Buffer.concat(this.#chunks), truncated: this.#truncated, hash: this.#hash.digest('hex') })
+    this.done({ status: this.#status, headers: this.#headers, body: Buffer.concat(this.#chunks), truncated: this.#truncated, size: this.#size, hash: this.#hash.digest('hex') })
     this.#chunks = []
   }
 

@@ -6,15 +6,19 @@ import type { CompiledContext } from '../routing/table.ts'
 import type { Shadow, Upstream } from '../types.ts'
 import type { UpstreamPools } from '../proxy/upstreams.ts'
 import { Capture } from './capture.ts'
-import { compare, fieldPatterns, generalise, matchesAny, type Captured, type Difference, type FieldPattern } from './compare.ts'
+import { compare, endpointOf, fieldPatterns, matchesAny, Noise, resultOf, type Captured, type Difference, type FieldPattern, type Verdict } from './compare.ts'
 
-export type ShadowResult = 'match' | 'mismatch' | 'error' | 'dropped'
+/** `noisy`: legacy does not reproduce its own body and nothing finer could be compared (never a match). */
+export type ShadowResult = Verdict | 'error' | 'dropped'
+
+export const SHADOW_RESULTS: readonly ShadowResult[] = ['match', 'mismatch', 'noisy', 'error', 'dropped']
 
 export interface ShadowObserver {
   shadowResult (context: string, result: ShadowResult): void
 }
 
 export interface DiffRecord {
+  result: 'mismatch' | 'noisy' | 'error'
   at: string
   /** Method and path; the query string is never kept (it may hold user data). */
   request: string
@@ -27,8 +31,10 @@ export interface ShadowStatus {
   percent: number
   /** Comparisons in the recent window (the last 1,000). */
   compared: number
-  /** Share of them that matched, 0–1; null before the first. */
+  /** Share of them that matched, 0–1: verified equal, never counting noisy ones; null before the first. */
   matchRate: number | null
+  /** Share of them that were noisy, 0–1; null before the first. */
+  noisyRate: number | null
   totals: Record<ShadowResult, number>
   noisyFields: string[]
 }
@@ -44,30 +50,30 @@ export const DEFAULT_BUDGET: ShadowBudget = Object.freeze({ concurrency: 32, cap
 
 const WINDOW = 1000
 const KEPT_DIFFS = 20
-const MAX_NOISE = 100
+/** Endpoints whose legacy body was seen to vary, per context; past this, only the request that saw it counts it noisy. */
+const MAX_VARYING = 100
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS'])
 
+const WINDOW_CODE: Record<Verdict, number> = { mismatch: 0, match: 1, noisy: 2 }
+
 class ContextStats {
+  /** The last WINDOW verdicts, as WINDOW_CODE. */
   readonly window = new Uint8Array(WINDOW)
   filled = 0
   next = 0
-  matched = 0
-  readonly totals: Record<ShadowResult, number> = { match: 0, mismatch: 0, error: 0, dropped: 0 }
+  readonly inWindow = [0, 0, 0]
+  readonly totals: Record<ShadowResult, number> = { match: 0, mismatch: 0, noisy: 0, error: 0, dropped: 0 }
   readonly diffs: DiffRecord[] = []
-  readonly noise = new Set<string>()
-  noisePatterns: FieldPattern[] = []
+  readonly noise = new Noise()
+  /** endpointOf() of requests whose legacy body was seen to differ from itself as a whole. */
+  readonly varying = new Set<string>()
 
-  compared (match: boolean): void {
-    if (this.filled === WINDOW) this.matched -= this.window[this.next]
+  compared (verdict: Verdict): void {
+    if (this.filled === WINDOW) this.inWindow[this.window[this.next]]--
     else this.filled++
-    this.window[this.next] = match ? 1 : 0
-    this.matched += match ? 1 : 0
+    this.window[this.next] = WINDOW_CODE[verdict]
+    this.inWindow[WINDOW_CODE[verdict]]++
     this.next = (this.next + 1) % WINDOW
-  }
-
-  learn (paths: string[]): void {
-    for (const p of paths) if (this.noise.size < MAX_NOISE) this.noise.add(generalise(p))
-    this.noisePatterns = fieldPatterns([...this.noise])
   }
 }
 
@@ -136,7 +142,7 @@ export class Shadows extends EventEmitter {
     const settle = (): void => {
       if (--waiting > 0) return
       this.#inflight--
-      this.#compare(ctx, shadow, stats, `${method} ${path}`, got.legacy ?? null, got.next ?? null, got.again ?? null)
+      this.#compare(ctx, shadow, stats, method, path, got.legacy ?? null, got.next ?? null, got.again ?? null)
     }
     const capture = (slot: 'legacy' | 'next' | 'again'): Capture => new Capture(this.budget.captureBytes, c => {
       got[slot] = c
@@ -184,21 +190,25 @@ export class Shadows extends EventEmitter {
     }, (err: Error) => into.fail(err))
   }
 
-  #compare (ctx: CompiledContext, shadow: Shadow, stats: ContextStats, request: string, legacy: Captured | null, next: Captured | null, again: Captured | null): void {
+  #compare (ctx: CompiledContext, shadow: Shadow, stats: ContextStats, method: string, path: string, legacy: Captured | null, next: Captured | null, again: Captured | null): void {
     const ignore = fieldPatterns(shadow.ignore)
-    if (legacy !== null && again !== null) {
-      stats.learn(compare(legacy, again, shadow.headers, ignore).map(d => d.path))
+    const request = `${method} ${path}`
+    const endpoint = endpointOf(method, path)
+    let varies = stats.varying.has(endpoint)
+    if (legacy !== null && again !== null && stats.noise.learn(compare(legacy, again, shadow.headers, ignore))) {
+      varies = true
+      if (stats.varying.size < MAX_VARYING) stats.varying.add(endpoint)
     }
     if (legacy === null || next === null) {
       this.#record(ctx.name, legacy === null ? 'dropped' : 'error')
-      if (next === null && legacy !== null) this.#keep(stats, { at: new Date().toISOString(), request, legacyStatus: legacy.status, newStatus: null, differences: [{ path: 'exchange', legacy: legacy.status, new: 'no answer (refused, reset, timeout or body too large)' }] }, shadow)
+      if (next === null && legacy !== null) this.#keep(stats, { result: 'error', at: new Date().toISOString(), request, legacyStatus: legacy.status, newStatus: null, differences: [{ path: 'exchange', legacy: legacy.status, new: 'no answer (refused, reset, timeout or body too large)' }] }, shadow)
       return
     }
-    const differences = compare(legacy, next, shadow.headers, [...ignore, ...stats.noisePatterns])
-    const match = differences.length === 0
-    stats.compared(match)
-    this.#record(ctx.name, match ? 'match' : 'mismatch')
-    if (!match) this.#keep(stats, { at: new Date().toISOString(), request, legacyStatus: legacy.status, newStatus: next.status, differences }, shadow)
+    const differences = compare(legacy, next, shadow.headers, ignore, stats.noise)
+    const result = resultOf(differences, varies)
+    stats.compared(result)
+    this.#record(ctx.name, result)
+    if (result !== 'match') this.#keep(stats, { result, at: new Date().toISOString(), request, legacyStatus: legacy.status, newStatus: next.status, differences }, shadow)
   }
 
   #keep (stats: ContextStats, record: DiffRecord, shadow: Shadow): void {
@@ -211,7 +221,8 @@ export class Shadows extends EventEmitter {
   status (name: string, shadow: Shadow | null): ShadowStatus | null {
     if (shadow === null) return null
     const s = this.#stats.get(name) ?? new ContextStats()
-    return { percent: shadow.percent, compared: s.filled, matchRate: s.filled === 0 ? null : s.matched / s.filled, totals: { ...s.totals }, noisyFields: [...s.noise] }
+    const share = (v: Verdict): number | null => s.filled === 0 ? null : s.inWindow[WINDOW_CODE[v]] / s.filled
+    return { percent: shadow.percent, compared: s.filled, matchRate: share('match'), noisyRate: share('noisy'), totals: { ...s.totals }, noisyFields: s.noise.fields }
   }
 
   diffs (name: string): DiffRecord[] {

@@ -188,6 +188,28 @@ t.test('a dead new service behind fallback shows as fallbacks of new, not as its
   t.same(problems, [])
 })
 
+t.test('noisy shadow comparisons show beside a match rate that never counts them', async t => {
+  const plain = (prefix: string): http.RequestListener => {
+    let n = 0
+    return (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' })
+      res.end(`${prefix} ${++n}`)
+    }
+  }
+  const legacy = await upstream(t, 'monolith', plain('legacy at'))
+  const next = await upstream(t, 'new', plain('new'))
+  const p = await proxy(t, routes({ legacy: legacy.url, new: next.url, weight: 0, extra: '    shadow: { percent: 100, learnNoise: 100 }' }))
+  const shadows = p.local?.shadows as NonNullable<typeof p.local>['shadows']
+  let compared = 0
+  const done = new Promise<void>(resolve => shadows.on('result', () => { if (++compared === 5) resolve() }))
+  await send(`${p.base}/api/orders/1`, 5)
+  await done
+  const { page, problems } = await board(t, p.adminPort)
+  t.equal(await waitText(page, 'orders', 'shadow', /of 5/), '0% of 5\n100% noisy: legacy varies\n100% mirrored')
+  t.match(await page.locator('#footnote').innerText(), /Shadow match: answers verified equal, over the last 1,000 comparisons; noisy ones count against it\.$/)
+  t.same(problems, [], 'nothing loaded from elsewhere, no CSP violation, no error')
+})
+
 t.test('a rollback clicked on the board takes effect on the next proxied request and the row changes stage; weight and clear too', async t => {
   const legacy = await upstream(t, 'legacy')
   const next = await upstream(t, 'new')

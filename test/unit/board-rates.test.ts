@@ -27,6 +27,7 @@ t.test('a sample reads requests, 5xx, latency buckets, fallbacks, shadow results
   m.fallback('orders', '5xx')
   repeat(3, () => m.shadowResult('orders', 'match'))
   m.shadowResult('orders', 'mismatch')
+  repeat(2, () => m.shadowResult('orders', 'noisy'))
   m.shadowResult('orders', 'error')
   m.reloads.labels('failure').inc()
   const s = sampleOf(await m.registry.getMetricsAsJSON(), 1234)
@@ -35,7 +36,7 @@ t.test('a sample reads requests, 5xx, latency buckets, fallbacks, shadow results
   t.strictSame(s.sides.get('orders\0new'), { requests: 2, errors: 1, buckets: [0, 0, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2] })
   t.strictSame(s.sides.get('orders\0legacy'), { requests: 1, errors: 0, buckets: [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1] })
   t.strictSame([...s.fallbacks], [['orders', 2]])
-  t.strictSame([...s.shadow], [['orders', { match: 3, mismatch: 1 }]], 'errors and drops are not comparisons')
+  t.strictSame([...s.shadow], [['orders', { match: 3, mismatch: 1, noisy: 2 }]], 'errors and drops are not comparisons; noisy ones are')
   t.strictSame(s.reloads, { success: 0, failure: 1 })
 })
 

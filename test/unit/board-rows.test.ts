@@ -37,7 +37,7 @@ t.test('config, overrides, guard, ramp, shadow and live rates map to one row per
   const guard = { tripped: true, legacy: { ...side, requests: 40 }, new: { requests: 12, errorRate: 50, p99: 0.1 } }
   const status: ContextStatus[] = [
     { name: 'catalog', configuredWeight: 0, effectiveWeight: 0, override: null },
-    { name: 'search', configuredWeight: 0, effectiveWeight: 0, override: null, shadow: { percent: 10, compared: 200, matchRate: 0.985, totals: { match: 197, mismatch: 3, error: 0, dropped: 0 }, noisyFields: [] } },
+    { name: 'search', configuredWeight: 0, effectiveWeight: 0, override: null, shadow: { percent: 10, compared: 200, matchRate: 0.97, noisyRate: 0.015, totals: { match: 194, mismatch: 3, noisy: 3, error: 0, dropped: 0 }, noisyFields: [] } },
     { name: 'reviews', configuredWeight: 0, effectiveWeight: 0, override: null, shadow: null },
     { name: 'orders', configuredWeight: 25, effectiveWeight: 10, override: override(10, 'admin') },
     { name: 'payments', configuredWeight: 0, effectiveWeight: 0, override: override(0, 'ramp'), ramp: { step: 1, of: 3, weight: 0, nextAt: '2026-11-24T00:01:00.000Z' } },
@@ -50,7 +50,7 @@ t.test('config, overrides, guard, ramp, shadow and live rates map to one row per
     bounds: [0.1, Infinity],
     sides: new Map(),
     fallbacks: new Map(),
-    shadow: new Map([['reviews', { match: 30, mismatch: 10 }]]),
+    shadow: new Map([['reviews', { match: 30, mismatch: 6, noisy: 4 }]]),
     reloads: { success: 3, failure: 1 }
   }
   const orders = { legacy: { rps: 9, errorRate: 0, p99: 0.02, fallbackRate: null }, new: { rps: 1, errorRate: 10, p99: 0.3, fallbackRate: 50 } }
@@ -74,8 +74,8 @@ t.test('config, overrides, guard, ramp, shadow and live rates map to one row per
     stages: { 'legacy-only': 2, shadowing: 2, ramping: 2, migrated: 1, retired: 1 },
     contexts: [
       { ...row, name: 'catalog', stage: 'legacy-only', stageLabel: 'legacy only', configuredWeight: 0, effectiveWeight: 0 },
-      { ...row, name: 'search', stage: 'shadowing', stageLabel: 'shadowing', configuredWeight: 0, effectiveWeight: 0, shadow: { percent: 10, matchRate: 0.985, compared: 200, over: 'recent' } },
-      { ...row, name: 'reviews', stage: 'shadowing', stageLabel: 'shadowing', configuredWeight: 0, effectiveWeight: 0, shadow: { percent: 50, matchRate: 0.75, compared: 40, over: 'since start' } },
+      { ...row, name: 'search', stage: 'shadowing', stageLabel: 'shadowing', configuredWeight: 0, effectiveWeight: 0, shadow: { percent: 10, matchRate: 0.97, noisyRate: 0.015, compared: 200, over: 'recent' } },
+      { ...row, name: 'reviews', stage: 'shadowing', stageLabel: 'shadowing', configuredWeight: 0, effectiveWeight: 0, shadow: { percent: 50, matchRate: 0.75, noisyRate: 0.1, compared: 40, over: 'since start' } },
       { ...row, name: 'orders', stage: 'ramping', stageLabel: 'ramping 10%', configuredWeight: 25, effectiveWeight: 10, override: override(10, 'admin'), traffic: orders },
       { ...row, name: 'payments', stage: 'ramping', stageLabel: 'ramping 0%', configuredWeight: 0, effectiveWeight: 0, override: override(0, 'ramp'), ramp: { running: true, step: 1, of: 3, nextAt: '2026-11-24T00:01:00.000Z' } },
       { ...row, name: 'accounts', stage: 'legacy-only', stageLabel: 'legacy only', configuredWeight: 100, effectiveWeight: 0, override: override(0, 'guard'), guard, ramp: { running: false, step: null, of: 0, nextAt: null } },

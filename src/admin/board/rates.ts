@@ -21,7 +21,8 @@ export interface Sample {
   /** Key: context + '\0' + side. */
   sides: Map<string, SideCounts>
   fallbacks: Map<string, number>
-  shadow: Map<string, { match: number; mismatch: number }>
+  /** Comparisons since start: errors and drops are not comparisons. */
+  shadow: Map<string, { match: number; mismatch: number; noisy: number }>
   reloads: { success: number; failure: number }
 }
 
@@ -84,9 +85,10 @@ export function sampleOf (families: MetricFamily[], at: number): Sample {
   }
   for (const { labels, value } of byName.get('strangler_shadow_requests_total') ?? []) {
     const context = String(labels.context)
-    const s = sample.shadow.get(context) ?? { match: 0, mismatch: 0 }
-    if (labels.result === 'match') s.match += value
-    if (labels.result === 'mismatch') s.mismatch += value
+    const result = labels.result
+    if (result !== 'match' && result !== 'mismatch' && result !== 'noisy') continue
+    const s = sample.shadow.get(context) ?? { match: 0, mismatch: 0, noisy: 0 }
+    s[result] += value
     sample.shadow.set(context, s)
   }
   for (const { labels, value } of byName.get('strangler_config_reloads_total') ?? []) {

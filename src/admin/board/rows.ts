@@ -20,8 +20,12 @@ export interface BoardRow {
   override: ContextStatus['override']
   /** Live numbers per side; null until the window has two snapshots. */
   traffic: Record<Side, SideRates> | null
-  /** Null when the context has no `shadow`. `over`: the last 1,000 comparisons, or the counters since start (workers). */
-  shadow: { percent: number; matchRate: number | null; compared: number; over: 'recent' | 'since start' } | null
+  /**
+   * Null when the context has no `shadow`. `matchRate`: verified matches over all comparisons,
+   * noisy ones included; `noisyRate`: those legacy itself does not reproduce. `over`: the last
+   * 1,000 comparisons, or the counters since start (workers).
+   */
+  shadow: { percent: number; matchRate: number | null; noisyRate: number | null; compared: number; over: 'recent' | 'since start' } | null
   guard: NonNullable<ContextStatus['guard']> | null
   /** Null when the context has no `ramp`; `running: false` once an operator or the guard took over. */
   ramp: { running: boolean; step: number | null; of: number; nextAt: string | null } | null
@@ -68,10 +72,11 @@ export function stageOf (c: Pick<Context, 'legacy' | 'new' | 'shadow'>, effectiv
 
 function shadowOf (c: Context, s: ContextStatus, latest: Sample): BoardRow['shadow'] {
   if (c.shadow === null) return null
-  if (s.shadow != null) return { percent: c.shadow.percent, matchRate: s.shadow.matchRate, compared: s.shadow.compared, over: 'recent' }
-  const totals = latest.shadow.get(c.name) ?? { match: 0, mismatch: 0 }
-  const compared = totals.match + totals.mismatch
-  return { percent: c.shadow.percent, matchRate: compared === 0 ? null : totals.match / compared, compared, over: 'since start' }
+  if (s.shadow != null) return { percent: c.shadow.percent, matchRate: s.shadow.matchRate, noisyRate: s.shadow.noisyRate, compared: s.shadow.compared, over: 'recent' }
+  const totals = latest.shadow.get(c.name) ?? { match: 0, mismatch: 0, noisy: 0 }
+  const compared = totals.match + totals.mismatch + totals.noisy
+  const share = (n: number): number | null => compared === 0 ? null : n / compared
+  return { percent: c.shadow.percent, matchRate: share(totals.match), noisyRate: share(totals.noisy), compared, over: 'since start' }
 }
 
 function rampOf (s: ContextStatus): BoardRow['ramp'] {

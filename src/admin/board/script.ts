@@ -146,8 +146,9 @@ export const script = String.raw`'use strict';
     var sh = r.shadow;
     lines(cell(tr, 'shadow'), sh === null ? [['—', 'muted']] : [
       [sh.matchRate === null ? 'nothing compared yet' : percent(sh.matchRate * 100) + ' of ' + sh.compared, sh.matchRate !== null && sh.matchRate < 0.99 ? 'warn' : ''],
+      sh.noisyRate ? [percent(sh.noisyRate * 100) + ' noisy: legacy varies', 'warn small'] : null,
       [sh.percent + '% mirrored' + (sh.over === 'since start' ? ', since start' : ''), 'muted small']
-    ]);
+    ].filter(Boolean));
     var o = r.override;
     lines(cell(tr, 'override'), o === null ? [['—', 'muted']] : [
       [(o.weight === 0 ? 'rolled back' : 'weight ' + o.weight + '%') + ' by ' + o.by, 'warn'],
@@ -192,7 +193,7 @@ export const script = String.raw`'use strict';
       stages.appendChild(b);
     });
     $('footnote').textContent = 'Live numbers: ' + (d.window === null ? 'from the next refresh' : 'the last ' + Math.round(d.window) + ' s') +
-      ', refreshed every ' + EVERY_MS / 1000 + ' s. p99 is interpolated within the latency histogram’s buckets. A request new failed and legacy answered (fallback) counts in legacy’s req/s and in new’s fallback, not in new’s 5xx; the guard counts it as an error of new. Shadow match: the last 1,000 comparisons.';
+      ', refreshed every ' + EVERY_MS / 1000 + ' s. p99 is interpolated within the latency histogram’s buckets. A request new failed and legacy answered (fallback) counts in legacy’s req/s and in new’s fallback, not in new’s 5xx; the guard counts it as an error of new. Shadow match: answers verified equal, over the last 1,000 comparisons; noisy ones count against it.';
   }
 
   function render () {
