@@ -94,7 +94,7 @@ export class Strangler extends EventEmitter {
     this.#config = config
     const workers = config.server.workers
     this.metrics = new Metrics({ processMetrics: opts.processMetrics !== false, role: workers > 1 ? 'control' : 'all' })
-    this.metrics.setConfig(config.hash)
+    this.metrics.setConfig(config)
     this.overrides = new Overrides(opts.store ?? new FileStore(config.server.stateFile), log)
     this.metrics.watchStore(() => this.overrides.store.up)
     this.safety = new Safety(() => this.config, this.overrides, log, ctx => this.metrics.guardTrips.labels(ctx).inc(), opts.clock)
@@ -102,11 +102,10 @@ export class Strangler extends EventEmitter {
     const secret = opts.env.STRANGLER_PREVIEW_SECRET
     this.local = workers > 1 ? null : new DataPlane(config, this.overrides.weightOf, observe(this.metrics, this.safety), log, secret === undefined || secret === '' ? null : secret)
     this.fleet = workers > 1 ? new Fleet(config, {}, workers, log) : null
-    this.metrics.exportWeights(() => this.config.contexts.map(c => ({
-      context: c.name,
-      configured: c.weight,
-      effective: this.overrides.get(c.name)?.weight ?? c.weight
-    })))
+    this.metrics.exportWeights(() => this.config.contexts.map(c => {
+      const o = this.overrides.get(c.name)
+      return { context: c.name, configured: c.weight, effective: o?.weight ?? c.weight, overridden: o != null && o.ramp === undefined }
+    }))
     this.overrides.on('change', () => {
       if (this.fleet !== null) this.#synced = this.fleet.setWeights(this.#weightMap())
     })
@@ -191,6 +190,7 @@ export class Strangler extends EventEmitter {
     this.#reloading = run.catch(() => {})
     return run.then(result => {
       this.metrics.reloads.labels(result.ok ? 'success' : 'failure').inc()
+      this.metrics.lastReloadOk.set(result.ok ? 1 : 0)
       this.emit('reload', result)
       return result
     })
@@ -218,7 +218,7 @@ export class Strangler extends EventEmitter {
     if (this.local !== null) this.local.setConfig(after)
     else this.#synced = (this.fleet as Fleet).setConfig(after)
     this.loadedAt = new Date()
-    this.metrics.setConfig(after.hash)
+    this.metrics.setConfig(after)
     // One line per reload: past 100 changed contexts it names the first 100 and counts the rest.
     const listed = diff.contexts.length > 100 ? { ...diff, contexts: diff.contexts.slice(0, 100), moreContexts: diff.contexts.length - 100 } : diff
     this.log.info({ audit: true, trigger, by: trigger === 'admin' ? 'admin' : 'config-file', from: before.hash, to: after.hash, ...listed }, 'config reloaded')

@@ -1,9 +1,9 @@
 import { setImmediate as turn } from 'node:timers/promises'
 import client, { Counter, Gauge, Registry, type Metric, type RegistryContentType } from 'prom-client'
-import type { UpstreamErrorReason } from './proxy/forward.ts'
-import type { ProxyObserver } from './proxy/server.ts'
+import { FALLBACK_REASONS, UPSTREAM_ERROR_REASONS, type UpstreamErrorReason } from './proxy/forward.ts'
+import { REJECT_REASONS, type ProxyObserver } from './proxy/server.ts'
 import { SHADOW_RESULTS } from './shadow/shadows.ts'
-import type { Side } from './types.ts'
+import type { Config, Side } from './types.ts'
 
 const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx']
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
@@ -186,6 +186,8 @@ export class Metrics implements ProxyObserver {
   readonly guardTrips = new Counter({ name: 'strangler_guard_trips_total', help: 'Automatic rollbacks by a context\'s guard.', labelNames: ['context'] as const, registers: [this.registry] })
   readonly #shadowed = new Set<string>()
   readonly rejected = new Counter({ name: 'strangler_rejected_requests_total', help: 'Requests refused before routing, by reason.', labelNames: ['reason'] as const, registers: [this.registry] })
+  readonly lastReloadOk = new Gauge({ name: 'strangler_config_last_reload_successful', help: 'Whether the last load of the config file succeeded: 1 yes, 0 no (the last good config keeps serving).', registers: [this.registry] })
+  readonly #role: 'all' | 'control' | 'data'
 
   /**
    * `role`: 'all' in a single process; with workers, the primary is 'control'
@@ -199,7 +201,16 @@ export class Metrics implements ProxyObserver {
     this.#register(new Computed('strangler_request_duration_seconds', 'Time from request arrival to the end of the response, by context and side.', 'histogram',
       () => this.#allResponses(), (r, name) => r.durationSamples(name), true))
     if (processMetrics && role !== 'control') client.collectDefaultMetrics({ register: this.registry })
-    if (role !== 'data') for (const result of ['success', 'failure']) this.reloads.labels(result).inc(0)
+    this.#role = role
+    // Series whose labels are known up front start at 0: dashboards show 0, not "No data".
+    if (role !== 'data') {
+      for (const result of ['success', 'failure']) this.reloads.labels(result).inc(0)
+      this.lastReloadOk.set(1)
+    }
+    if (role !== 'control') {
+      for (const reason of REJECT_REASONS) this.rejected.labels(reason).inc(0)
+      for (const reason of UPSTREAM_ERROR_REASONS) this.upstreamErrors.labels('default', 'legacy', reason).inc(0)
+    }
   }
 
   #register<T> (metric: Computed<T>): void {
@@ -298,20 +309,30 @@ export class Metrics implements ProxyObserver {
     new Gauge({ name: 'strangler_state_store_up', help: 'Whether the runtime-override store is reachable: 1 yes, 0 no (with Redis: admin changes are refused, replicas serve their last known overrides).', registers: [this.registry], collect () { this.set(up() ? 1 : 0) } })
   }
 
-  setConfig (hash: string): void {
-    this.configInfo.reset()
-    this.configInfo.labels(hash).set(1)
+  /** The config in force: its hash, and the fallback series of its contexts with `fallback`, from 0. */
+  setConfig (config: Pick<Config, 'hash' | 'contexts'>): void {
+    if (this.#role !== 'data') {
+      this.configInfo.reset()
+      this.configInfo.labels(config.hash).set(1)
+    }
+    if (this.#role === 'control') return
+    for (const c of config.contexts) {
+      if (c.fallback !== null) for (const reason of FALLBACK_REASONS) this.fallbacks.labels(c.name, reason).inc(0)
+    }
   }
 
   /**
    * strangler_context_weight_percent, computed at each scrape from `weights`
    * (the control process's): a reload of 10,000 contexts sets no series.
    */
-  exportWeights (weights: () => Array<{ context: string; configured: number; effective: number }>): void {
+  exportWeights (weights: () => Array<{ context: string; configured: number; effective: number; overridden: boolean }>): void {
     this.#register(new Computed('strangler_context_weight_percent', 'Percent of a context\'s traffic sent to new: as configured, and in effect after runtime overrides.', 'gauge',
       weights, w => [
         { labels: { context: w.context, source: 'config' }, value: w.configured },
         { labels: { context: w.context, source: 'effective' }, value: w.effective }
       ]))
+    this.#register(new Computed('strangler_context_overridden', 'Whether an operator\'s or a guard\'s runtime override sets the context\'s weight: 1 yes, 0 no (a ramp step is not an override here).', 'gauge',
+      weights, w => [{ labels: { context: w.context }, value: w.overridden ? 1 : 0 }]))
   }
+
 }

@@ -110,7 +110,7 @@ for (let r = 0; r < reps; r++) {
   t = performance.now()
   JSON.stringify(diff)
   parts.logJsonMs.push(performance.now() - t)
-  weighed = b.contexts.map(c => ({ context: c.name, configured: c.weight, effective: c.weight }))
+  weighed = b.contexts.map(c => ({ context: c.name, configured: c.weight, effective: c.weight, overridden: false }))
   t = performance.now()
   await metrics.registry.getSingleMetricAsString('strangler_context_weight_percent')
   parts.weightsScrapeMs.push(performance.now() - t)

@@ -37,6 +37,7 @@ process.on('message', (m: ToWorker) => {
   switch (m.t) {
     case 'init':
       setWeights(m.weights)
+      metrics.setConfig(m.config)
       plane = new DataPlane(m.config, weightOf, metrics, log, process.env.STRANGLER_PREVIEW_SECRET === undefined || process.env.STRANGLER_PREVIEW_SECRET === '' ? null : process.env.STRANGLER_PREVIEW_SECRET)
       plane.listen(m.config.server.listen).then(
         () => send({ t: 'listening', address: (plane as DataPlane).address }),
@@ -47,6 +48,7 @@ process.on('message', (m: ToWorker) => {
       break
     case 'config':
       plane?.setConfig(m.config)
+      metrics.setConfig(m.config)
       send({ t: 'ack', id: m.id })
       break
     case 'weights':

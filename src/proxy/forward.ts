@@ -7,7 +7,10 @@ import { clientResponseHeaders } from './headers.ts'
 import type { Capture } from '../shadow/capture.ts'
 
 /** Why an upstream exchange failed: the `reason` label of strangler_upstream_errors_total. */
-export type UpstreamErrorReason = 'refused' | 'reset' | 'timeout' | 'dns' | 'protocol' | 'tls' | 'other'
+export const UPSTREAM_ERROR_REASONS = ['refused', 'reset', 'timeout', 'dns', 'protocol', 'tls', 'other'] as const
+export type UpstreamErrorReason = typeof UPSTREAM_ERROR_REASONS[number]
+/** Why new's answer was replaced by legacy's: the `reason` of strangler_fallbacks_total. */
+export const FALLBACK_REASONS = ['refused', 'reset', 'timeout', '5xx'] as const
 
 /** Observes every proxied exchange; the defaults do nothing. */
 export interface ForwardObserver {

@@ -34,7 +34,8 @@ export interface Snapshot {
   maxBodyBytes: number
 }
 
-export type RejectReason = 'bad_path' | 'body_too_large' | 'headers_too_large' | 'timeout' | 'bad_request'
+export const REJECT_REASONS = ['bad_path', 'body_too_large', 'headers_too_large', 'timeout', 'bad_request'] as const
+export type RejectReason = typeof REJECT_REASONS[number]
 
 export interface ProxyObserver extends ForwardObserver, ShadowObserver {
   previewResult (context: string, result: PreviewResult): void

@@ -57,3 +57,54 @@ t.test('weight series follow reloads: changed values, and removed contexts disap
   t.equal(m.get('strangler_context_weight_percent{context="carts",source="effective"}'), 60)
   t.notOk(m.has('strangler_context_weight_percent{context="orders",source="config"}'), 'the removed context is gone')
 })
+
+t.test('series with known labels are exported at 0 before anything happens', async t => {
+  const legacy = await upstream(t, 'legacy')
+  const p = await proxy(t, routes({ legacy: legacy.url, new: legacy.url, weight: 0 }).replace('    weight: 0\n', '    weight: 0\n    fallback: true\n'))
+  const m = parseMetrics((await admin(p, 'GET', '/metrics')).text)
+  for (const reason of ['bad_path', 'body_too_large', 'headers_too_large', 'timeout', 'bad_request']) {
+    t.equal(m.get(`strangler_rejected_requests_total{reason="${reason}"}`), 0, reason)
+  }
+  for (const reason of ['refused', 'reset', 'timeout', 'dns', 'protocol', 'tls', 'other']) {
+    t.equal(m.get(`strangler_upstream_errors_total{context="default",side="legacy",reason="${reason}"}`), 0, reason)
+  }
+  for (const reason of ['refused', 'reset', 'timeout', '5xx']) {
+    t.equal(m.get(`strangler_fallbacks_total{context="orders",reason="${reason}"}`), 0, `fallback ${reason}`)
+  }
+  t.equal(m.get('strangler_config_last_reload_successful'), 1)
+})
+
+t.test('strangler_config_last_reload_successful is 0 while the file on disk is refused, 1 again once it loads', async t => {
+  const { writeFileSync } = await import('node:fs')
+  const legacy = await upstream(t, 'legacy')
+  const good = routes({ legacy: legacy.url, new: legacy.url, weight: 0 })
+  const p = await proxy(t, good)
+  const gauge = async (): Promise<number | undefined> => parseMetrics((await admin(p, 'GET', '/metrics')).text).get('strangler_config_last_reload_successful')
+  writeFileSync(p.file, good.replace('weight: 0', 'weight: 150'))
+  t.equal((await p.reload('admin')).ok, false)
+  t.equal(await gauge(), 0)
+  t.equal((await p.reload('admin')).ok, false)
+  t.equal(await gauge(), 0, 'still 0: the bad file is still there')
+  writeFileSync(p.file, good)
+  t.equal((await p.reload('admin')).ok, true)
+  t.equal(await gauge(), 1)
+})
+
+t.test('strangler_context_overridden: 1 under an operator\'s override, 0 at a ramp step (whose effective weight also differs)', async t => {
+  const legacy = await upstream(t, 'legacy')
+  const now = Date.parse('2026-11-24T00:00:00Z')
+  const clock = { now: () => now }
+  const p = await proxy(t, routes({ legacy: legacy.url, new: legacy.url, weight: 0, server: '  adminToken: tok', extra: '    ramp: { steps: [10, 50], every: 10m }\n  carts:\n    match: { paths: [/api/carts] }\n    legacy: monolith\n    new: orders-svc\n    weight: 30' }), { clock, processMetrics: false })
+  await p.safety.tick()
+  const series = async (): Promise<Map<string, number>> => parseMetrics((await admin(p, 'GET', '/metrics')).text)
+  let m = await series()
+  t.equal(m.get('strangler_context_weight_percent{context="orders",source="effective"}'), 10, 'the ramp took its first step')
+  t.equal(m.get('strangler_context_overridden{context="orders"}'), 0, 'a ramp step is not an override')
+  t.equal(m.get('strangler_context_overridden{context="carts"}'), 0)
+  t.equal((await admin(p, 'POST', '/contexts/carts/rollback', { token: 'tok', body: { reason: 'test' } })).status, 200)
+  m = await series()
+  t.equal(m.get('strangler_context_overridden{context="carts"}'), 1)
+  t.equal((await admin(p, 'DELETE', '/contexts/carts/override', { token: 'tok' })).status, 200)
+  m = await series()
+  t.equal(m.get('strangler_context_overridden{context="carts"}'), 0)
+})

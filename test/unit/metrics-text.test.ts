@@ -11,7 +11,7 @@ async function textOf (m: Metrics): Promise<string> {
 
 function filled (contexts: number): Metrics {
   const m = new Metrics({ processMetrics: false })
-  const weights = Array.from({ length: contexts }, (_, i) => ({ context: `c${i}`, configured: 25, effective: i % 2 === 0 ? 0 : 25 }))
+  const weights = Array.from({ length: contexts }, (_, i) => ({ context: `c${i}`, configured: 25, effective: i % 2 === 0 ? 0 : 25, overridden: i % 2 === 0 }))
   m.exportWeights(() => weights)
   for (let i = 0; i < contexts; i++) {
     m.response(`c${i}`, 'legacy', 200, 0.003)
@@ -27,7 +27,7 @@ t.test('the text of every metric is what prom-client renders, byte for byte', as
   m.response('default', 'legacy', 404, Number.POSITIVE_INFINITY)
   m.upstreamError('c1', 'new', 'refused')
   m.rejectedRequest('bad_path')
-  m.setConfig('abc123')
+  m.setConfig({ hash: 'abc123', contexts: [] })
   const text = await textOf(m)
   t.equal(text, await m.registry.metrics())
   t.match(text, /^strangler_requests_total\{context="quote\\"back\\\\slash\\nnewline",side="new",code="2xx"\} 1$/m)
