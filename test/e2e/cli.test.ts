@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
 import t from 'tap'
 import { proxy, routes, upstream, whoAnswers } from '../helpers.ts'
 
@@ -123,4 +124,20 @@ t.test('rollback, weight and status drive a running proxy through the admin API'
   const down = await run(['status', '--admin', 'http://127.0.0.1:1'])
   t.equal(down.code, 1)
   t.match(down.stderr, 'cannot reach the admin API at http://127.0.0.1:1')
+})
+
+t.test('status lists dormant overrides: their context is gone from the config, and they apply again if it comes back', async t => {
+  const legacy = await upstream(t, 'legacy')
+  const next = await upstream(t, 'new')
+  const carts = '  carts:\n    match: { paths: [/api/carts] }\n    legacy: monolith\n    new: orders-svc\n    weight: 100'
+  const server = '  adminToken: ${TOKEN}'
+  const p = await proxy(t, routes({ legacy: legacy.url, new: next.url, weight: 100, server, extra: carts }), { env: { TOKEN: 'tok' } })
+  const env = { STRANGLER_ADMIN_URL: `http://127.0.0.1:${p.adminPort}`, STRANGLER_ADMIN_TOKEN: 'tok' }
+  t.equal((await run(['rollback', 'carts', '--reason', 'INC-9', '--ttl', '2h'], env)).code, 0)
+  writeFileSync(p.file, routes({ legacy: legacy.url, new: next.url, weight: 100, server }))
+  t.equal((await p.reload('admin')).ok, true)
+  const st = await run(['status'], env)
+  t.match(st.stdout, new RegExp(`^config ${p.config.hash}, loaded \\S+\\n\\nCONTEXT  CONFIGURED  EFFECTIVE  OVERRIDE\\norders   100%        100%       -\\n\\n` +
+    'DORMANT \\(context not in the config; applies again if it comes back with the same YAML\\)\\n' +
+    'carts  0%  INC-9 \\(by admin at \\S+, expires \\S+\\)\\n$'))
 })
