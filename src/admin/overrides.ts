@@ -1,36 +1,16 @@
-import { createHash } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import type { Logger } from 'pino'
 import type { EffectiveWeight } from '../routing/decide.ts'
 import type { Config, Context } from '../types.ts'
+import { contextFingerprint, DORMANT, notInForce, UNSAVED } from './override-rules.ts'
 import type { AnchorMode, RedisStore } from './redis-store.ts'
 import type { Entry, Override, OverrideMap, OverrideStore } from './store.ts'
 
-const fingerprints = new WeakMap<Context, string>()
-
-/** Identifies a context's YAML; contexts are immutable, so each is hashed once. */
-export function contextFingerprint (c: Context): string {
-  let fp = fingerprints.get(c)
-  if (fp === undefined) {
-    fp = createHash('sha256').update(JSON.stringify(c)).digest('hex').slice(0, 12)
-    fingerprints.set(c, fp)
-  }
-  return fp
-}
+export { contextFingerprint }
 
 const MAX_TIMER = 2 ** 31 - 1
 
-/** What a change that could not be saved means for the next start. */
-const UNSAVED = {
-  set: (name: string) => `the override of ${name} applies now but could not be saved: it will not survive a restart`,
-  clear: (name: string) => `the override of ${name} is cleared but that could not be saved: after a restart it applies again`,
-  drop: (name: string) => `the override of ${name} ended but that could not be saved: the state file still holds it, and a restart drops it again`
-}
-
 interface Active { bp: number; override: Override }
-
-/** Why an override whose context is not in the config is kept, not dropped. */
-const DORMANT = 'context removed from the config'
 
 /** An override kept while its context is absent from the config, as /status shows it. */
 export interface Dormant { context: string; weight: number; reason: string; by: string; at: string; expiresAt: string | null }
@@ -43,10 +23,9 @@ export interface Dormant { context: string; weight: number; reason: string; by: 
  *
  * An override is in force while its context exists, it has not expired, and
  * the YAML does not win over it. One whose context is absent is kept, dormant
- * (a file may be caught half-written, or a context moved out and back): it
- * applies again when the context comes back with the same YAML. It is dropped
- * when it expires, when an operator clears it, or when the YAML wins: the YAML wins over an override made under
- * another version of the context's YAML — with a local file, always; with a
+ * (a file may be caught half-written, or a context moved out and back), and
+ * applies again when the context comes back with the same YAML. The YAML wins
+ * over an override made under another version of the context's YAML — with a local file, always; with a
  * shared store, when the override is older than the moment the fleet first
  * ran this replica's YAML of the context (its anchor). So a rollback made
  * through a replica that still runs the old YAML during a config rollout holds
@@ -282,24 +261,13 @@ export class Overrides extends EventEmitter {
     return true
   }
 
-  /** Why the override of `name` is not in force, or null when it is. */
-  #void (name: string, entry: Entry): string | null {
-    const o = entry.override
-    if (o === null) return 'cleared'
-    if (o.expiresAt !== null && Date.parse(o.expiresAt) <= Date.now()) return 'ttl expired'
-    const ctx = this.#byName.get(name)
-    if (ctx === undefined) return DORMANT
-    if (contextFingerprint(ctx) !== o.contextHash && !(entry.version > (this.#anchors.get(name) ?? Infinity))) return 'the YAML of this context changed: the YAML wins'
-    return null
-  }
-
   #recompute (by: string, why = ''): string[] {
     if (this.#config === null) return []
     const stopped: string[] = []
     const dropped: string[] = []
     let changed = false
     for (const [name, entry] of this.#known) {
-      const reason = this.#void(name, entry)
+      const reason = notInForce(entry, this.#byName.get(name), this.#anchors.get(name), Date.now())
       const held = this.#active.get(name)
       const o = entry.override as Override
       if (reason === null) {
@@ -312,38 +280,27 @@ export class Overrides extends EventEmitter {
         changed = true
       } else if (reason === DORMANT) {
         if (this.#asleep.get(name) === o) continue
-        const known = this.#asleep.has(name)
+        if (!this.#asleep.has(name)) this.log.info({ audit: true, action: 'dormant-override', context: name, by, weight: o.weight, reason: o.reason }, `override of ${name} kept, dormant: its context is not in the config; it applies again if the context comes back with the same YAML`)
         this.#asleep.set(name, o)
         this.#arm(name, o)
-        if (held !== undefined) {
-          this.#active.delete(name)
-          stopped.push(name)
-          changed = true
-        }
-        if (!known) this.log.info({ audit: true, action: 'dormant-override', context: name, by, weight: o.weight, reason: o.reason }, `override of ${name} kept, dormant: its context is not in the config; it applies again if the context comes back with the same YAML`)
+        if (held === undefined) continue
+        this.#active.delete(name)
+        stopped.push(name)
+        changed = true
       } else {
-        const slept = this.#asleep.get(name)
+        const ended = held?.override ?? this.#asleep.get(name)
         this.#asleep.delete(name)
         if (!this.shared && reason !== 'cleared') {
           this.#known.delete(name)
           if (by !== 'restore') dropped.push(name)
         }
-        if (held === undefined) {
-          if (slept !== undefined) this.#stop(name, slept, by, reason === 'cleared' ? why || reason : reason)
-          continue
-        }
-        this.#stop(name, held.override, by, reason === 'cleared' ? why || (entry.override === null ? 'cleared' : reason) : reason)
+        if (ended !== undefined) this.#stop(name, ended, by, reason === 'cleared' ? why || reason : reason)
+        if (held === undefined) continue
         stopped.push(name)
         changed = true
       }
     }
-    if (dropped.length > 0) {
-      const saved = Promise.all(dropped.map(async name => {
-        await this.#persist(name, null, 'drop')
-        this.emit('dropped', name)
-      }))
-      this.#dropping = Promise.all([this.#dropping, saved]).then(() => {})
-    }
+    if (dropped.length > 0) this.#dropping = Promise.all([this.#dropping, ...dropped.map(name => this.#persist(name, null, 'drop').then(() => this.emit('dropped', name)))]).then(() => {})
     for (const [name, slept] of this.#asleep) {
       if (this.#known.has(name)) continue
       this.#asleep.delete(name)
