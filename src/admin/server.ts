@@ -187,7 +187,7 @@ export function createAdminServer (deps: AdminDeps): FastifyInstance {
     }
   })
 
-  registerBoard(app, { ...deps, status: () => contextStatus(deps.config(), overrides, deps.shadows, deps.safety), authorizeRead })
+  registerBoard(app, { ...deps, status: () => contextStatus(deps.config(), overrides, deps.shadows, deps.safety), dormant: () => overrides.dormant(), authorizeRead })
 
   app.get<{ Params: { name: string } }>('/contexts/:name/diffs', { onRequest: authorize }, async (req, reply) => {
     const ctx = contextOr404(req.params.name, reply)
