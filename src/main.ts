@@ -222,7 +222,7 @@ export class Strangler extends EventEmitter {
     // One line per reload: past 100 changed contexts it names the first 100 and counts the rest.
     const listed = diff.contexts.length > 100 ? { ...diff, contexts: diff.contexts.slice(0, 100), moreContexts: diff.contexts.length - 100 } : diff
     this.log.info({ audit: true, trigger, by: trigger === 'admin' ? 'admin' : 'config-file', from: before.hash, to: after.hash, ...listed }, 'config reloaded')
-    this.overrides.reconcile(after, 'config reload')
+    await this.overrides.reconcile(after, 'config reload')
     this.safety.configure(after)
     const atStart = { listen: 'listen', admin: 'admin', stateFile: 'stateFile', state: 'state', workers: 'workers', headersTimeoutMs: 'headersTimeout', requestTimeoutMs: 'requestTimeout', maxHeaderBytes: 'maxHeaderBytes' } as const
     for (const [field, key] of Object.entries(atStart) as Array<[keyof typeof atStart, string]>) {

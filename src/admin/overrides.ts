@@ -1,26 +1,19 @@
-import { createHash } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import type { Logger } from 'pino'
 import type { EffectiveWeight } from '../routing/decide.ts'
 import type { Config, Context } from '../types.ts'
+import { contextFingerprint, DORMANT, notInForce, UNSAVED } from './override-rules.ts'
 import type { AnchorMode, RedisStore } from './redis-store.ts'
 import type { Entry, Override, OverrideMap, OverrideStore } from './store.ts'
 
-const fingerprints = new WeakMap<Context, string>()
-
-/** Identifies a context's YAML; contexts are immutable, so each is hashed once. */
-export function contextFingerprint (c: Context): string {
-  let fp = fingerprints.get(c)
-  if (fp === undefined) {
-    fp = createHash('sha256').update(JSON.stringify(c)).digest('hex').slice(0, 12)
-    fingerprints.set(c, fp)
-  }
-  return fp
-}
+export { contextFingerprint }
 
 const MAX_TIMER = 2 ** 31 - 1
 
 interface Active { bp: number; override: Override }
+
+/** An override kept while its context is absent from the config, as /status shows it. */
+export interface Dormant { context: string; weight: number; reason: string; by: string; at: string; expiresAt: string | null }
 
 /**
  * Runtime overrides on top of the YAML. The proxy reads them through `weightOf`
@@ -29,13 +22,16 @@ interface Active { bp: number; override: Override }
  * change, another replica).
  *
  * An override is in force while its context exists, it has not expired, and
- * the YAML does not win over it: the YAML wins over an override made under
- * another version of the context's YAML — with a local file, always; with a
+ * the YAML does not win over it. One whose context is absent is kept, dormant
+ * (a file may be caught half-written, or a context moved out and back), and
+ * applies again when the context comes back with the same YAML. The YAML wins
+ * over an override made under another version of the context's YAML — with a local file, always; with a
  * shared store, when the override is older than the moment the fleet first
  * ran this replica's YAML of the context (its anchor). So a rollback made
  * through a replica that still runs the old YAML during a config rollout holds
  * on the replicas that already run the new one, and every replica ends in the
- * same state.
+ * same state. Emits 'dropped' (name) once an override that lapsed or lost to
+ * the YAML has been removed from a local store (or failed to be).
  */
 export class Overrides extends EventEmitter {
   /** The latest entry per context, as the store has it (or as made here while a shared store was down). */
@@ -46,6 +42,10 @@ export class Overrides extends EventEmitter {
   /** Shared store: guard trips made while it was down, by context, with the version they replace. */
   readonly #unsent = new Map<string, number>()
   readonly #timers = new Map<string, NodeJS.Timeout>()
+  /** The dormant overrides, by context. */
+  readonly #asleep = new Map<string, Override>()
+  /** The writes of overrides dropped by a recompute. */
+  #dropping: Promise<void> = Promise.resolve()
   /** The last error writing a local store, or null once a write succeeds. */
   persistError: string | null = null
   #config: Config | null = null
@@ -76,6 +76,13 @@ export class Overrides extends EventEmitter {
     return out
   }
 
+  /** Overrides kept while their context is absent from the config, by context name. */
+  dormant (): Dormant[] {
+    const out: Dormant[] = []
+    for (const [name, o] of this.#asleep) out.push({ context: name, weight: o.weight, reason: o.reason, by: o.by, at: o.at, expiresAt: o.expiresAt })
+    return out.sort((a, b) => a.context < b.context ? -1 : 1)
+  }
+
   /**
    * Loads the saved overrides that still apply to `config`. A local store that
    * cannot be read starts empty, with a warning; a shared store is waited for
@@ -101,6 +108,7 @@ export class Overrides extends EventEmitter {
     for (const [name, entry] of saved) this.#learn(name, entry)
     this.#recompute('restore')
     if (this.#active.size > 0) this.log.warn({ overrides: this.all() }, 'runtime overrides restored: they differ from the YAML')
+    if (this.#asleep.size > 0) this.log.warn({ dormant: this.dormant() }, 'dormant overrides restored: they apply again if their contexts come back with the same YAML')
   }
 
   /** The fleet's state at start: waits for the store, and again each time it drops before everything was read. */
@@ -163,7 +171,7 @@ export class Overrides extends EventEmitter {
     const version = (this.#known.get(name)?.version ?? 0) + 1
     this.#learn(name, { version, override })
     this.#recompute(by, why)
-    await this.#persist(name, override)
+    await this.#persist(name, override, override === null ? 'clear' : 'set')
     return null
   }
 
@@ -184,10 +192,15 @@ export class Overrides extends EventEmitter {
     }
   }
 
-  /** Re-evaluates what is in force under `config`; returns the contexts whose override stopped. */
-  reconcile (config: Config, trigger: string): string[] {
+  /**
+   * Re-evaluates what is in force under `config`; resolves, once the overrides
+   * it dropped are saved (or failed to be), with the contexts whose override stopped.
+   */
+  async reconcile (config: Config, trigger: string): Promise<string[]> {
     this.#setConfig(config)
-    return this.#recompute(trigger)
+    const stopped = this.#recompute(trigger)
+    await this.#dropping
+    return stopped
   }
 
   /**
@@ -248,40 +261,50 @@ export class Overrides extends EventEmitter {
     return true
   }
 
-  /** Why the override of `name` is not in force, or null when it is. */
-  #void (name: string, entry: Entry): string | null {
-    const o = entry.override
-    if (o === null) return 'cleared'
-    const ctx = this.#byName.get(name)
-    if (ctx === undefined) return 'context removed from the config'
-    if (contextFingerprint(ctx) !== o.contextHash && !(entry.version > (this.#anchors.get(name) ?? Infinity))) return 'the YAML of this context changed: the YAML wins'
-    if (o.expiresAt !== null && Date.parse(o.expiresAt) <= Date.now()) return 'ttl expired'
-    return null
-  }
-
   #recompute (by: string, why = ''): string[] {
     if (this.#config === null) return []
     const stopped: string[] = []
+    const dropped: string[] = []
     let changed = false
     for (const [name, entry] of this.#known) {
-      const reason = this.#void(name, entry)
+      const reason = notInForce(entry, this.#byName.get(name), this.#anchors.get(name), Date.now())
       const held = this.#active.get(name)
+      const o = entry.override as Override
       if (reason === null) {
-        if (held?.override === entry.override) continue
-        this.#active.set(name, { bp: Math.round((entry.override as Override).weight * 100), override: entry.override as Override })
-        this.#arm(name, entry.override as Override)
-        if (by === 'fleet' || by === 'resync') this.log.info({ context: name, weight: (entry.override as Override).weight, by: (entry.override as Override).by, reason: (entry.override as Override).reason }, `override of ${name} applied from the shared store`)
+        if (held?.override === o) continue
+        this.#active.set(name, { bp: Math.round(o.weight * 100), override: o })
+        this.#arm(name, o)
+        if (by === 'fleet' || by === 'resync') this.log.info({ context: name, weight: o.weight, by: o.by, reason: o.reason }, `override of ${name} applied from the shared store`)
+        else if (this.#asleep.has(name)) this.log.info({ audit: true, action: 'resume-override', context: name, by, weight: o.weight, reason: o.reason }, `dormant override of ${name} applies again: its context is back with the same YAML`)
+        this.#asleep.delete(name)
+        changed = true
+      } else if (reason === DORMANT) {
+        if (this.#asleep.get(name) === o) continue
+        if (!this.#asleep.has(name)) this.log.info({ audit: true, action: 'dormant-override', context: name, by, weight: o.weight, reason: o.reason }, `override of ${name} kept, dormant: its context is not in the config; it applies again if the context comes back with the same YAML`)
+        this.#asleep.set(name, o)
+        this.#arm(name, o)
+        if (held === undefined) continue
+        this.#active.delete(name)
+        stopped.push(name)
         changed = true
       } else {
+        const ended = held?.override ?? this.#asleep.get(name)
+        this.#asleep.delete(name)
         if (!this.shared && reason !== 'cleared') {
           this.#known.delete(name)
-          if (by !== 'restore') void this.#persist(name, null)
+          if (by !== 'restore') dropped.push(name)
         }
+        if (ended !== undefined) this.#stop(name, ended, by, reason === 'cleared' ? why || reason : reason)
         if (held === undefined) continue
-        this.#stop(name, held.override, by, reason === 'cleared' ? why || (entry.override === null ? 'cleared' : reason) : reason)
         stopped.push(name)
         changed = true
       }
+    }
+    if (dropped.length > 0) this.#dropping = Promise.all([this.#dropping, ...dropped.map(name => this.#persist(name, null, 'drop').then(() => this.emit('dropped', name)))]).then(() => {})
+    for (const [name, slept] of this.#asleep) {
+      if (this.#known.has(name)) continue
+      this.#asleep.delete(name)
+      this.#stop(name, slept, by, why || 'cleared')
     }
     for (const [name, held] of this.#active) {
       if (this.#known.has(name)) continue
@@ -293,6 +316,7 @@ export class Overrides extends EventEmitter {
     return stopped
   }
 
+  /** Logs the end of an override (in force or dormant) and forgets it. */
   #stop (name: string, override: Override, by: string, why: string): void {
     this.#active.delete(name)
     clearTimeout(this.#timers.get(name))
@@ -301,14 +325,15 @@ export class Overrides extends EventEmitter {
     this.log.info({ audit: true, action: 'clear-override', context: name, by, weight: { from: override.weight, to }, reason: why }, `override of ${name} cleared (${why}): weight ${override.weight} → ${to ?? 'context removed'}`)
   }
 
-  async #persist (name: string, override: Override | null): Promise<void> {
+  /** Saves one change to a local store; a failure is logged, kept in `persistError` and shown in /status. */
+  async #persist (name: string, override: Override | null, change: 'set' | 'clear' | 'drop'): Promise<void> {
     try {
       await this.store.write(name, override)
       if (this.persistError !== null) this.log.info({ store: this.store.location }, 'runtime overrides saved again')
       this.persistError = null
     } catch (err) {
       this.persistError = `${this.store.location}: ${(err as Error).message}`
-      this.log.error({ store: this.store.location, err: (err as Error).message }, 'runtime overrides could not be saved: they apply now but will not survive a restart')
+      this.log.error({ store: this.store.location, err: (err as Error).message, context: name, change }, UNSAVED[change](name))
     }
   }
 
@@ -328,7 +353,7 @@ export class Overrides extends EventEmitter {
     if (override.expiresAt === null) return
     const remaining = Date.parse(override.expiresAt) - Date.now()
     const timer = setTimeout(() => {
-      if (this.get(name) !== override) return
+      if (this.#known.get(name)?.override !== override) return
       if (Date.parse(override.expiresAt as string) > Date.now()) this.#arm(name, override)
       else this.#recompute('ttl')
     }, Math.max(0, Math.min(remaining, MAX_TIMER)))

@@ -148,14 +148,16 @@ export function createAdminServer (deps: AdminDeps): FastifyInstance {
     }))
     if ('status' in refused) return fail(reply, refused)
     deps.log.info({ audit: true, action, context: name, by: 'admin', weight: { from: before, to: weight }, reason, ttlMs: ttlMs ?? null }, `${action} ${name}: weight ${before} → ${weight}`)
-    const unconfirmed = await deps.synced()
-    const warnings = [
-      ...(overrides.persistError === null ? [] : [`The override applies now but could not be saved (${overrides.persistError}); it will not survive a restart.`]),
-      ...(unconfirmed === null ? [] : [unconfirmed]),
-      ...(refused.warning === null ? [] : [refused.warning])
-    ]
     const status = contextStatus(config, overrides).find(c => c.name === name)
-    return reply.send({ ...status, persisted: overrides.persistError === null, ...(warnings.length === 0 ? {} : { warning: warnings.join(' ') }) })
+    return await answer(reply, status, refused.warning, 'The override applies now but could not be saved ($); it will not survive a restart.')
+  }
+
+  /** A change's answer: whether a local store saved it, and a warning for each thing the operator must know. */
+  async function answer (reply: FastifyReply, body: object | undefined, warning: string | null, unsaved: string): Promise<FastifyReply> {
+    const unconfirmed = await deps.synced()
+    const persisted = overrides.persistError === null
+    const warnings = [persisted ? null : unsaved.replace('$', overrides.persistError as string), unconfirmed, warning].filter(w => w !== null)
+    return reply.send({ ...body, persisted, ...(warnings.length === 0 ? {} : { warning: warnings.join(' ') }) })
   }
 
   /** Runs a change; a shared store that cannot take it makes it a 503, applied nowhere. */
@@ -180,11 +182,12 @@ export function createAdminServer (deps: AdminDeps): FastifyInstance {
     return {
       config: { hash: config.hash, loadedAt: deps.loadedAt().toISOString(), lastError: deps.lastReloadError(), file: config.file },
       state: stateStatus(overrides),
-      contexts: contextStatus(config, overrides, deps.shadows, deps.safety)
+      contexts: contextStatus(config, overrides, deps.shadows, deps.safety),
+      dormantOverrides: overrides.dormant()
     }
   })
 
-  registerBoard(app, { ...deps, status: () => contextStatus(deps.config(), overrides, deps.shadows, deps.safety), authorizeRead })
+  registerBoard(app, { ...deps, status: () => contextStatus(deps.config(), overrides, deps.shadows, deps.safety), dormant: () => overrides.dormant(), authorizeRead })
 
   app.get<{ Params: { name: string } }>('/contexts/:name/diffs', { onRequest: authorize }, async (req, reply) => {
     const ctx = contextOr404(req.params.name, reply)
@@ -208,14 +211,18 @@ export function createAdminServer (deps: AdminDeps): FastifyInstance {
   })
 
   app.delete<{ Params: { name: string } }>('/contexts/:name/override', { onRequest: authorize }, async (req, reply) => {
-    const ctx = contextOr404(req.params.name, reply)
-    if (ctx === null) return reply
-    if (overrides.get(ctx.name) === null) return fail(reply, adminErrors.noOverride(ctx.name))
-    const refused = await unavailable(() => overrides.clear(ctx.name, 'admin', 'cleared through the admin API'))
+    const { name } = req.params
+    const dormant = overrides.dormant().some(d => d.context === name)
+    if (!dormant) {
+      const ctx = contextOr404(name, reply)
+      if (ctx === null) return reply
+      if (overrides.get(name) === null) return fail(reply, adminErrors.noOverride(name))
+    }
+    const refused = await unavailable(() => overrides.clear(name, 'admin', 'cleared through the admin API'))
     if ('status' in refused) return fail(reply, refused)
-    const unconfirmed = await deps.synced()
-    const warnings = [unconfirmed, refused.warning].filter(w => w !== null)
-    return reply.send({ ...contextStatus(deps.config(), overrides).find(c => c.name === ctx.name), ...(warnings.length === 0 ? {} : { warning: warnings.join(' ') }) })
+    // A dormant override's context is not in the config: there is no weight to show.
+    const status = contextStatus(deps.config(), overrides).find(c => c.name === name) ?? { name, override: null }
+    return await answer(reply, status, refused.warning, 'The override is cleared now but that could not be saved ($); after a restart it applies again until it is cleared.')
   })
 
   app.post('/reload', { onRequest: authorize }, async (_req, reply) => {

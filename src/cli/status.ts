@@ -3,7 +3,8 @@ import { adminOptions, adminOptionsHelp, callAdmin, parse, reportFailure } from 
 export const statusHelp = `Usage: strangler status
 
 What is live: the config version, and per context the configured and the
-effective weight and any runtime override.
+effective weight and any runtime override; then the dormant overrides, kept
+for contexts that are not in the config.
 
 ${adminOptionsHelp}`
 
@@ -17,6 +18,12 @@ interface Status {
     override: { reason: string; by: string; at: string; expiresAt: string | null } | null
     shadow?: { percent: number; compared: number; matchRate: number | null; noisyRate?: number | null } | null
   }>
+  /** Absent from proxies older than this CLI. */
+  dormantOverrides?: Array<{ context: string; weight: number; reason: string; by: string; at: string; expiresAt: string | null }>
+}
+
+function describe (o: { reason: string; by: string; at: string; expiresAt: string | null }): string {
+  return `${o.reason} (by ${o.by} at ${o.at}${o.expiresAt === null ? '' : `, expires ${o.expiresAt}`})`
 }
 
 export function table (rows: string[][]): string {
@@ -44,8 +51,11 @@ export async function status (argv: string[]): Promise<number> {
     const sh = c.shadow
     const noisy = sh?.noisyRate != null && sh.noisyRate > 0 ? `, ${(sh.noisyRate * 100).toFixed(1)}% noisy` : ''
     const shadow = sh === undefined ? '-' : sh === null ? 'on (see metrics)' : sh.matchRate === null ? `${sh.percent}%, nothing compared yet` : `${sh.percent}%, ${(sh.matchRate * 100).toFixed(1)}% match of ${sh.compared}${noisy}`
-    rows.push([c.name, `${c.configuredWeight}%`, `${c.effectiveWeight}%`, ...(shadows ? [shadow] : []), o === null ? '-' : `${o.reason} (by ${o.by} at ${o.at}${o.expiresAt === null ? '' : `, expires ${o.expiresAt}`})`])
+    rows.push([c.name, `${c.configuredWeight}%`, `${c.effectiveWeight}%`, ...(shadows ? [shadow] : []), o === null ? '-' : describe(o)])
   }
-  process.stdout.write(`${out}\n${table(rows)}\n`)
+  out += `\n${table(rows)}\n`
+  const dormant = s.dormantOverrides ?? []
+  if (dormant.length > 0) out += `\nDORMANT (context not in the config; applies again if it comes back with the same YAML)\n${table(dormant.map(d => [d.context, `${d.weight}%`, describe(d)]))}\n`
+  process.stdout.write(out)
   return 0
 }

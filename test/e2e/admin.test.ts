@@ -64,7 +64,7 @@ t.test('rollback takes effect on the very next proxied request; weight and clear
   t.equal(w.status, 200)
   t.equal(await whoAnswers(`${p.base}/api/orders`), 'new')
   const cleared = await admin(p, 'DELETE', '/contexts/orders/override', { token: TOKEN })
-  t.same(cleared.json, { name: 'orders', configuredWeight: 100, effectiveWeight: 100, override: null })
+  t.same(cleared.json, { name: 'orders', configuredWeight: 100, effectiveWeight: 100, override: null, persisted: true })
   const again = await admin(p, 'DELETE', '/contexts/orders/override', { token: TOKEN })
   t.equal(again.status, 404)
   t.equal(again.json.code, 'STRANGLER_NO_OVERRIDE')

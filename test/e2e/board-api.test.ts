@@ -94,3 +94,17 @@ t.test('with server.workers the live numbers count the answers of every worker',
   t.equal(d.traffic.newShare, 100)
   t.equal(orders.shadow, null)
 })
+
+t.test('the board data lists dormant overrides: a rollback kept for a context that is not in the config', async t => {
+  const legacy = await upstream(t, 'legacy')
+  const carts = '  carts:\n    match: { paths: [/api/carts] }\n    legacy: monolith\n    new: orders-svc\n    weight: 100'
+  const server = `  adminToken: ${TOKEN}`
+  const p = await proxy(t, routes({ legacy: legacy.url, new: legacy.url, weight: 30, server, extra: carts }))
+  t.equal((await admin(p, 'POST', '/contexts/carts/rollback', { token: TOKEN, body: { reason: 'INC-5' } })).status, 200)
+  t.strictSame((await admin(p, 'GET', '/board/data')).json.dormantOverrides, [])
+  writeFileSync(p.file, routes({ legacy: legacy.url, new: legacy.url, weight: 30, server }))
+  t.equal((await p.reload('admin')).ok, true)
+  const data = await admin(p, 'GET', '/board/data')
+  t.strictSame(data.json.contexts.map((c: { name: string }) => c.name), ['orders'])
+  t.match(data.json.dormantOverrides, [{ context: 'carts', weight: 0, reason: 'INC-5', by: 'admin' }])
+})

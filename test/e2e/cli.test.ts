@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import t from 'tap'
 import { configFile, proxy, routes, upstream, whoAnswers } from '../helpers.ts'
 
@@ -160,4 +160,20 @@ t.test('serve on a terminal logs readable text', async t => {
   const text = await tty('')
   t.match(text, /\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\] .*INFO.*: .*proxy listening/)
   t.notMatch(text, /^\{/m, 'no JSON lines')
+})
+
+t.test('status lists dormant overrides: their context is gone from the config, and they apply again if it comes back', async t => {
+  const legacy = await upstream(t, 'legacy')
+  const next = await upstream(t, 'new')
+  const carts = '  carts:\n    match: { paths: [/api/carts] }\n    legacy: monolith\n    new: orders-svc\n    weight: 100'
+  const server = '  adminToken: ${TOKEN}'
+  const p = await proxy(t, routes({ legacy: legacy.url, new: next.url, weight: 100, server, extra: carts }), { env: { TOKEN: 'tok' } })
+  const env = { STRANGLER_ADMIN_URL: `http://127.0.0.1:${p.adminPort}`, STRANGLER_ADMIN_TOKEN: 'tok' }
+  t.equal((await run(['rollback', 'carts', '--reason', 'INC-9', '--ttl', '2h'], env)).code, 0)
+  writeFileSync(p.file, routes({ legacy: legacy.url, new: next.url, weight: 100, server }))
+  t.equal((await p.reload('admin')).ok, true)
+  const st = await run(['status'], env)
+  t.match(st.stdout, new RegExp(`^config ${p.config.hash}, loaded \\S+\\n\\nCONTEXT  CONFIGURED  EFFECTIVE  OVERRIDE\\norders   100%        100%       -\\n\\n` +
+    'DORMANT \\(context not in the config; applies again if it comes back with the same YAML\\)\\n' +
+    'carts  0%  INC-9 \\(by admin at \\S+, expires \\S+\\)\\n$'))
 })

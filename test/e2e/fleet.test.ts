@@ -197,6 +197,40 @@ t.test('the YAML wins over overrides made before the fleet first ran it, on ever
   t.same(await tally(`http://127.0.0.1:${b.proxyPort}/api/orders`, 10), { legacy: 10 })
 })
 
+t.test('a fleet override whose context disappears stays dormant, applies again when the same YAML comes back, and loses to another YAML', async t => {
+  const redis = await redisServer(t)
+  const legacy = await upstream(t, 'legacy')
+  const next = await upstream(t, 'new')
+  const v1 = fleetConfig(legacy.url, next.url, redis.url)
+  const orders = '  orders:\n    match: { paths: [/api/orders] }\n    legacy: monolith\n    new: svc\n    weight: 100\n'
+  t.ok(v1.includes(orders))
+  const fileA = configFile(t, v1)
+  const fileB = configFile(t, v1)
+  const start = (file: string): Promise<Strangler> => Strangler.start({ configFile: file, env: {}, log: quietLog, watch: false, processMetrics: false })
+  const [a, b] = await Promise.all([start(fileA), start(fileB)])
+  t.teardown(async () => { await Promise.all([a.close(), b.close()]) })
+  t.equal((await admin(a, 'POST', '/contexts/orders/rollback', { token: TOKEN, body: { reason: 'INC-3' } })).status, 200)
+
+  writeFileSync(fileA, v1.replace(orders, ''))
+  t.equal((await a.reload('admin')).ok, true)
+  t.match((await admin(a, 'GET', '/status')).json.dormantOverrides, [{ context: 'orders', weight: 0, reason: 'INC-3' }], 'dormant where orders is gone')
+  t.equal(b.overrides.get('orders')?.reason, 'INC-3', 'in force where it is not')
+  t.match(JSON.parse(await redis.client().hget('test:overrides', 'orders') as string).override, { weight: 0, reason: 'INC-3' }, 'still in Redis')
+
+  writeFileSync(fileA, v1)
+  t.equal((await a.reload('admin')).ok, true)
+  t.equal(a.overrides.get('orders')?.reason, 'INC-3', 'in force again with the same YAML')
+  t.same(a.overrides.dormant(), [])
+  t.same(await tally(`http://127.0.0.1:${a.proxyPort}/api/orders`, 10), { legacy: 10 })
+
+  writeFileSync(fileA, v1.replace(orders, ''))
+  t.equal((await a.reload('admin')).ok, true)
+  writeFileSync(fileA, v1.replace(orders, orders.replace('weight: 100', 'weight: 90')))
+  t.equal((await a.reload('admin')).ok, true)
+  t.equal(a.overrides.get('orders'), null, 'another YAML: the YAML wins')
+  t.same(a.overrides.dormant(), [])
+})
+
 t.test('with Redis down a guard rolls back its own replica, and the trip reaches the fleet when Redis is back', async t => {
   const redis = await redisServer(t)
   const legacy = await upstream(t, 'legacy')

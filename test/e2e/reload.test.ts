@@ -1,10 +1,12 @@
+import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { renameSync, writeFileSync } from 'node:fs'
+import { linkSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import path from 'node:path'
 import t from 'tap'
+import { watchConfig } from '../../src/config/watch.ts'
 import type { ReloadResult } from '../../src/main.ts'
-import { get, proxy, recordingLog, routes, upstream, whoAnswers } from '../helpers.ts'
+import { get, proxy, recordingLog, routes, tempDir, upstream, whoAnswers } from '../helpers.ts'
 
 t.test('a saved weight change is observed on the next request', async t => {
   const legacy = await upstream(t, 'legacy')
@@ -28,6 +30,40 @@ t.test('an atomic rename and a Kubernetes-style symlink swap are both picked up'
   renameSync(tmp, p.file)
   await reloaded
   t.equal(await whoAnswers(`${p.base}/api/orders`), 'new')
+})
+
+t.test('a file that is still changing is read only once it has been stable for the debounce interval', async t => {
+  // The writer truncates the file through the watched directory (one event),
+  // then appends through a hard link in another directory, which the watcher
+  // does not see: only the file itself can tell that it is still changing.
+  const root = tempDir(t)
+  mkdirSync(path.join(root, 'watched'))
+  mkdirSync(path.join(root, 'elsewhere'))
+  const file = path.join(root, 'watched', 'routes.yaml')
+  const link = path.join(root, 'elsewhere', 'routes.yaml')
+  writeFileSync(file, 'first')
+  linkSync(file, link)
+  const reads: string[] = []
+  let read: () => void = () => {}
+  const firstRead = new Promise<void>(resolve => { read = resolve })
+  const stop = watchConfig(file, () => {
+    reads.push(readFileSync(file, 'utf8'))
+    read()
+  }, 100)
+  t.teardown(stop)
+  const writer = spawn(process.execPath, ['-e', `
+    const fs = require('node:fs')
+    fs.writeFileSync(${JSON.stringify(file)}, 'start:')
+    let n = 0
+    const timer = setInterval(() => {
+      fs.appendFileSync(${JSON.stringify(link)}, 'x')
+      if (++n === 60) clearInterval(timer)
+    }, 10)
+  `], { stdio: 'inherit' })
+  const [code] = await once(writer, 'exit')
+  t.equal(code, 0)
+  await firstRead
+  t.same(reads, [`start:${'x'.repeat(60)}`], 'one read, of the finished file')
 })
 
 t.test('an invalid file keeps the last good config serving and reports every error', async t => {

@@ -72,6 +72,7 @@ t.test('config, overrides, guard, ramp, shadow and live rates map to one row per
     traffic: { rps: 17, newRps: 2, unmatchedRps: 5, newShare: (2 / 17) * 100 },
     meanWeight: 210 / 8,
     stages: { 'legacy-only': 2, shadowing: 2, ramping: 2, migrated: 1, retired: 1 },
+    dormantOverrides: [],
     contexts: [
       { ...row, name: 'catalog', stage: 'legacy-only', stageLabel: 'legacy only', configuredWeight: 0, effectiveWeight: 0 },
       { ...row, name: 'search', stage: 'shadowing', stageLabel: 'shadowing', configuredWeight: 0, effectiveWeight: 0, shadow: { percent: 10, matchRate: 0.97, noisyRate: 0.015, compared: 200, over: 'recent' } },

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, onRequestHookHandler } from 'fastify'
 import type { Config } from '../../types.ts'
+import type { Dormant } from '../overrides.ts'
 import type { ContextStatus } from '../server.ts'
 import { css, html } from './page.ts'
 import { LiveRates, type MetricFamily } from './rates.ts'
@@ -11,6 +12,7 @@ export interface BoardDeps {
   loadedAt: () => Date
   lastReloadError: () => string[] | null
   status: () => ContextStatus[]
+  dormant: () => Dormant[]
   /** Every process's metrics (aggregated over workers) as prom-client JSON. */
   metricsJSON: () => Promise<MetricFamily[]>
   /** Runs before the data route: the token check when server.boardAuth is on. */
@@ -48,7 +50,7 @@ export function registerBoard (app: FastifyInstance, deps: BoardDeps): void {
   app.get('/favicon.ico', async (_req, reply) => reply.code(204).headers(PAGE_HEADERS).send())
   app.get('/board/data', { onRequest: deps.authorizeRead }, async (_req, reply) => {
     const { latest, window } = await rates.read()
-    const data = boardData({ config: deps.config(), status: deps.status(), loadedAt: deps.loadedAt(), lastError: deps.lastReloadError(), latest, window })
+    const data = boardData({ config: deps.config(), status: deps.status(), loadedAt: deps.loadedAt(), lastError: deps.lastReloadError(), latest, window, dormant: deps.dormant() })
     return reply.headers({ 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' }).send(data)
   })
 }

@@ -1,4 +1,5 @@
 import type { Config, Context, Side } from '../../types.ts'
+import type { Dormant } from '../overrides.ts'
 import type { ContextStatus } from '../server.ts'
 import type { Sample, SideRates, WindowRates } from './rates.ts'
 
@@ -41,6 +42,8 @@ export interface BoardData {
   meanWeight: number | null
   stages: Record<Stage, number>
   contexts: BoardRow[]
+  /** Overrides kept for contexts that are not in the config (GET /status's `dormantOverrides`). */
+  dormantOverrides: Dormant[]
 }
 
 export interface BoardInput {
@@ -51,6 +54,7 @@ export interface BoardInput {
   lastError: string[] | null
   latest: Sample
   window: WindowRates | null
+  dormant?: Dormant[]
 }
 
 /** A context with no traffic in the window. */
@@ -86,7 +90,7 @@ function rampOf (s: ContextStatus): BoardRow['ramp'] {
 }
 
 /** What the board shows: one row per context, in config order, and the totals above them. Pure. */
-export function boardData ({ config, status, loadedAt, lastError, latest, window }: BoardInput): BoardData {
+export function boardData ({ config, status, loadedAt, lastError, latest, window, dormant = [] }: BoardInput): BoardData {
   const byName = new Map(config.contexts.map(c => [c.name, c]))
   const stages = Object.fromEntries(STAGES.map(s => [s, 0])) as Record<Stage, number>
   const contexts = status.map((s): BoardRow => {
@@ -129,6 +133,7 @@ export function boardData ({ config, status, loadedAt, lastError, latest, window
         },
     meanWeight: status.length === 0 ? null : status.reduce((sum, s) => sum + s.effectiveWeight, 0) / status.length,
     stages,
-    contexts
+    contexts,
+    dormantOverrides: dormant
   }
 }

@@ -173,8 +173,9 @@ export const script = String.raw`'use strict';
     var c = d.config;
     $('config').textContent = 'config ' + c.hash + ' · loaded ' + clock(c.loadedAt) + ' · last reload ' +
       (c.lastReload === 'ok' ? 'ok' : 'REJECTED: ' + c.errors[0] + (c.errors.length > 1 ? ' (and ' + (c.errors.length - 1) + ' more)' : '') + '; the config above keeps serving') +
-      ' · reloads ' + c.reloads.success + ' ok, ' + c.reloads.failure + ' rejected';
-    $('config').className = c.lastReload === 'ok' ? 'muted' : 'bad';
+      ' · reloads ' + c.reloads.success + ' ok, ' + c.reloads.failure + ' rejected' +
+      d.dormantOverrides.map(function (o) { return ' · dormant override of ' + o.context + ': ' + o.weight + '% (' + o.reason + ', by ' + o.by + '), applies again if it comes back with the same YAML'; }).join('');
+    $('config').className = c.lastReload === 'ok' ? (d.dormantOverrides.length === 0 ? 'muted' : 'warn') : 'bad';
     var t = d.traffic;
     if (t !== null && t.newShare !== null) {
       $('share').textContent = percent(t.newShare);
