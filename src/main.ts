@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events'
 import { statSync } from 'node:fs'
-import { Readable } from 'node:stream'
 import { setImmediate as turn } from 'node:timers/promises'
 import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
@@ -239,9 +238,8 @@ export class Strangler extends EventEmitter {
     return map
   }
 
-  async #metricsText (): Promise<{ contentType: string; body: Readable }> {
-    const contentType = this.metrics.registry.contentType
-    return { contentType, body: Readable.from(this.metrics.text(await this.#fleetMetrics() ?? undefined), { objectMode: false }) }
+  async #metricsText (): Promise<AsyncIterable<string>> {
+    return this.metrics.text(await this.#fleetMetrics() ?? undefined)
   }
 
   async #metricsJSON (): Promise<MetricFamily[]> {

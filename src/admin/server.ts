@@ -1,7 +1,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
-import type { Readable } from 'node:stream'
 import { parseDuration } from '../config/index.ts'
+import { accepts, encoded, openMetrics, OPENMETRICS, PROMETHEUS, wantsOpenMetrics } from './exposition.ts'
 import type { Config, Context } from '../types.ts'
 import type { SafetyStatus } from '../safety/safety.ts'
 import { bearerMatches } from './auth.ts'
@@ -27,7 +27,8 @@ export interface AdminDeps {
   shadows: Shadows | null
   /** Guard and ramp state of a context. */
   safety: (c: Context) => SafetyStatus
-  metrics: () => Promise<{ contentType: string; body: Readable }>
+  /** The Prometheus text of every metric, in pieces. */
+  metrics: () => Promise<AsyncIterable<string>>
   /** The same metrics as prom-client JSON (aggregated over workers), for the board's live numbers. */
   metricsJSON: () => Promise<MetricFamily[]>
   log: Logger
@@ -173,9 +174,13 @@ export function createAdminServer (deps: AdminDeps): FastifyInstance {
 
   app.get('/healthz', async () => ({ status: 'ok' }))
   app.get('/readyz', async (_req, reply) => deps.ready() ? { status: 'ready' } : reply.code(503).send({ status: 'draining' }))
-  app.get('/metrics', async (_req, reply) => {
-    const m = await deps.metrics()
-    return reply.type(m.contentType).send(m.body)
+  app.get('/metrics', async (req, reply) => {
+    const text = await deps.metrics()
+    const om = wantsOpenMetrics(req.headers.accept)
+    const gzip = accepts(req.headers['accept-encoding'] ?? '', 'gzip')
+    reply.type(om ? OPENMETRICS : PROMETHEUS).header('vary', 'accept, accept-encoding')
+    if (gzip) reply.header('content-encoding', 'gzip')
+    return reply.send(encoded(om ? openMetrics(text) : text, gzip))
   })
   app.get('/status', { onRequest: authorizeRead }, async () => {
     const config = deps.config()

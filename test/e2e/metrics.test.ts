@@ -108,3 +108,42 @@ t.test('strangler_context_overridden: 1 under an operator\'s override, 0 at a ra
   m = await series()
   t.equal(m.get('strangler_context_overridden{context="carts"}'), 0)
 })
+
+t.test('/metrics is gzipped for a scraper that accepts it, and OpenMetrics for one that asks for it', async t => {
+  const { gunzipSync } = await import('node:zlib')
+  const http = await import('node:http')
+  const legacy = await upstream(t, 'legacy')
+  const p = await proxy(t, routes({ legacy: legacy.url, new: legacy.url, weight: 0 }))
+  await tally(`${p.base}/api/orders/1`, 3)
+  const scrape = (headers: Record<string, string>): Promise<{ headers: http.IncomingHttpHeaders; body: Buffer }> => new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port: p.adminPort, path: '/metrics', headers }, res => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(chunks) }))
+    }).on('error', reject)
+  })
+  const plain = await scrape({})
+  t.equal(plain.headers['content-type'], 'text/plain; version=0.0.4; charset=utf-8')
+  t.equal(plain.headers['content-encoding'], undefined)
+  const text = plain.body.toString()
+  t.match(text, /^# TYPE strangler_requests_total counter$/m)
+
+  const zipped = await scrape({ 'accept-encoding': 'gzip, deflate' })
+  t.equal(zipped.headers['content-encoding'], 'gzip')
+  t.match(zipped.headers.vary, 'accept-encoding')
+  t.ok(zipped.body.length < text.length / 3, `compressed: ${zipped.body.length} of ${text.length} bytes`)
+  t.same([...parseMetrics(gunzipSync(zipped.body).toString()).keys()].filter(k => k.startsWith('strangler_')), [...parseMetrics(text).keys()].filter(k => k.startsWith('strangler_')))
+  t.equal((await scrape({ 'accept-encoding': 'gzip;q=0' })).headers['content-encoding'], undefined, 'q=0 refuses it')
+
+  // What Prometheus 2.x sends.
+  const om = await scrape({ accept: 'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1' })
+  t.equal(om.headers['content-type'], 'application/openmetrics-text; version=1.0.0; charset=utf-8')
+  const body = om.body.toString()
+  t.match(body, /^# TYPE strangler_requests counter\n/m, 'a counter family is named without _total')
+  t.match(body, /^# HELP strangler_requests Proxied requests/m)
+  t.match(body, /^strangler_requests_total\{context="orders",side="legacy",code="2xx"\} 3$/m, 'its samples keep it')
+  t.match(body, /^# TYPE strangler_request_duration_seconds histogram$/m)
+  t.notMatch(body, /\n\n/, 'no blank lines')
+  t.ok(body.endsWith('\n# EOF\n'), 'ends with # EOF')
+  t.notMatch(body, /^# TYPE \S+_total counter$/m, 'no counter family keeps _total')
+})
