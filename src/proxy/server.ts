@@ -32,6 +32,8 @@ export interface Snapshot {
   accessLog: boolean
   /** 0: no limit. */
   maxBodyBytes: number
+  /** server.underscoreHeaders is drop. */
+  dropUnderscores: boolean
 }
 
 export type RejectReason = 'bad_path' | 'body_too_large' | 'headers_too_large' | 'timeout' | 'bad_request'
@@ -112,9 +114,9 @@ export function createProxyServer (limits: ServerConfig, deps: ProxyDeps): { ser
     }
     const trusted = isTrusted(snap.trust, req.socket.remoteAddress)
     const capture = d.side === 'legacy' && d.context?.context.shadow != null && deps.shadows !== null
-      ? deps.shadows.start(d.context, req, d.canonicalPath, d.query, (u: Upstream) => upstreamRequestHeaders(req.rawHeaders, u.host, req.socket.remoteAddress, trusted, u.preserveHost))
+      ? deps.shadows.start(d.context, req, d.canonicalPath, d.query, (u: Upstream) => upstreamRequestHeaders(req.rawHeaders, u.host, req.socket.remoteAddress, trusted, u.preserveHost, snap.dropUnderscores))
       : null
-    const target = targetFor(upstream, d.path, d.label, d.side, req, trusted, snap.maxBodyBytes, capture)
+    const target = targetFor(upstream, d.path, d.label, d.side, req, trusted, snap, capture)
     const fb = d.side === 'new' ? d.context?.context.fallback ?? null : null
     if (fb === null || d.context === null || !fb.methods.includes(req.method as string)) {
       forward(req, res, target, observer)
@@ -128,13 +130,13 @@ export function createProxyServer (limits: ServerConfig, deps: ProxyDeps): { ser
       return
     }
     const legacy = d.context.legacy
-    target.fallback = targetFor(legacy, forwardPath(legacy, d.context.rewrite.legacy, d.canonicalPath, d.query), d.label, 'legacy', req, trusted, snap.maxBodyBytes, null)
+    target.fallback = targetFor(legacy, forwardPath(legacy, d.context.rewrite.legacy, d.canonicalPath, d.query), d.label, 'legacy', req, trusted, snap, null)
     target.fallbackOn5xx = fb.on5xx
     if (held) forwardHeld(req, res, target, observer)
     else forward(req, res, target, observer)
   }
 
-  function targetFor (upstream: Upstream, path: string, label: string, side: Side, req: IncomingMessage, trusted: boolean, maxBodyBytes: number, capture: Capture | null): Target {
+  function targetFor (upstream: Upstream, path: string, label: string, side: Side, req: IncomingMessage, trusted: boolean, snap: Snapshot, capture: Capture | null): Target {
     return {
       dispatcher: pools.get(upstream),
       origin: upstream.origin,
@@ -142,10 +144,10 @@ export function createProxyServer (limits: ServerConfig, deps: ProxyDeps): { ser
       capture,
       fallback: null,
       fallbackOn5xx: false,
-      headers: upstreamRequestHeaders(req.rawHeaders, upstream.host, req.socket.remoteAddress, trusted, upstream.preserveHost),
+      headers: upstreamRequestHeaders(req.rawHeaders, upstream.host, req.socket.remoteAddress, trusted, upstream.preserveHost, snap.dropUnderscores),
       headersTimeout: upstream.timeoutMs,
       bodyTimeout: upstream.bodyTimeoutMs,
-      maxBodyBytes,
+      maxBodyBytes: snap.maxBodyBytes,
       context: label,
       side
     }
@@ -164,7 +166,7 @@ export function createProxyServer (limits: ServerConfig, deps: ProxyDeps): { ser
     tunnel(req, socket, head, {
       upstream,
       path: d.path,
-      headers: upstreamRequestHeaders(req.rawHeaders, upstream.host, req.socket.remoteAddress, isTrusted(snap.trust, req.socket.remoteAddress), upstream.preserveHost),
+      headers: upstreamRequestHeaders(req.rawHeaders, upstream.host, req.socket.remoteAddress, isTrusted(snap.trust, req.socket.remoteAddress), upstream.preserveHost, snap.dropUnderscores),
       context: d.label,
       side: d.side
     }, observer, tunnels)
