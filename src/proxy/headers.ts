@@ -104,10 +104,11 @@ export function upstreamRequestHeaders (
   const address = clientAddress(peer)
   out.push(
     'host', preserveHost && clientHost !== '' ? clientHost : host,
-    'x-forwarded-for', xff === '' ? address : `${xff}, ${address}`,
-    'x-forwarded-host', xfHost === '' ? clientHost : xfHost,
-    'x-forwarded-proto', xfProto === '' ? 'http' : xfProto
+    'x-forwarded-for', xff === '' ? address : `${xff}, ${address}`
   )
+  // An HTTP/1.0 request may have no Host: then there is no X-Forwarded-Host to send, not an empty one.
+  if (xfHost !== '' || clientHost !== '') out.push('x-forwarded-host', xfHost === '' ? clientHost : xfHost)
+  out.push('x-forwarded-proto', xfProto === '' ? 'http' : xfProto)
   return out
 }
 

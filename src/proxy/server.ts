@@ -94,6 +94,15 @@ export function createProxyServer (limits: ServerConfig, deps: ProxyDeps): { ser
       sendError(res, errors.BAD_REQUEST)
       return
     }
+    // Node reads `gzip, chunked` as chunked; the coding would be lost on the way (RFC 9112 §6.1: 501).
+    const te = req.headers['transfer-encoding']
+    if (te !== undefined && te.toLowerCase() !== 'chunked') {
+      observer.rejectedRequest('bad_request')
+      res.shouldKeepAlive = false
+      closing.add(socket)
+      sendError(res, errors.TRANSFER_CODING)
+      return
+    }
     const snap = deps.snapshot()
     const d = decide(snap.table, deps.weightOf, req.method as string, req.url as string, req.headers, deps.preview)
     if (d === null) {
@@ -181,7 +190,15 @@ export function createProxyServer (limits: ServerConfig, deps: ProxyDeps): { ser
     // Checked in onRequest, so that what is pipelined behind the refusal is never processed.
     requireHostHeader: false
   }, onRequest)
+  // Node ignores headers past this count without a word: the size limit (maxHeaderBytes) bounds them instead.
+  server.maxHeadersCount = 0
   server.on('upgrade', onUpgrade)
+  // Without a listener Node drops a CONNECT without an answer; a proxy for origin servers refuses it, as nginx does.
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+    socket.on('error', () => socket.destroy())
+    observer.rejectedRequest('bad_request')
+    rejectUpgrade(socket, errors.BAD_REQUEST)
+  })
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     if (err.code === 'ECONNRESET' || !socket.writable) {
       socket.destroy()
