@@ -14,7 +14,6 @@ function def (code: string, status: number, message: string): ErrorDef {
 export const errors = Object.freeze({
   BAD_PATH: def('STRANGLER_BAD_PATH', 400, 'The request path is not canonical: dot segments, encoded slashes, backslashes, NUL, control bytes and malformed escapes are refused.'),
   BAD_REQUEST: def('STRANGLER_BAD_REQUEST', 400, 'The request could not be parsed.'),
-  TRANSFER_CODING: def('STRANGLER_TRANSFER_CODING', 501, 'A request body can only be sent with the chunked transfer coding (or a Content-Length).'),
   BODY_TOO_LARGE: def('STRANGLER_BODY_TOO_LARGE', 413, 'The request body is larger than this proxy accepts (server.maxBodyBytes).'),
   UPSTREAM_UNAVAILABLE: def('STRANGLER_UPSTREAM_UNAVAILABLE', 502, 'The service behind this proxy did not answer.'),
   UPSTREAM_TIMEOUT: def('STRANGLER_UPSTREAM_TIMEOUT', 504, 'The service behind this proxy did not answer in time.'),

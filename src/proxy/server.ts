@@ -94,13 +94,13 @@ export function createProxyServer (limits: ServerConfig, deps: ProxyDeps): { ser
       sendError(res, errors.BAD_REQUEST)
       return
     }
-    // Node reads `gzip, chunked` as chunked; the coding would be lost on the way (RFC 9112 §6.1: 501).
+    // Node reads `gzip, chunked` as chunked: the coding would be lost on the way. 400 like every other framing attack (nginx: 501).
     const te = req.headers['transfer-encoding']
     if (te !== undefined && te.toLowerCase() !== 'chunked') {
       observer.rejectedRequest('bad_request')
       res.shouldKeepAlive = false
       closing.add(socket)
-      sendError(res, errors.TRANSFER_CODING)
+      sendError(res, errors.BAD_REQUEST)
       return
     }
     const snap = deps.snapshot()
