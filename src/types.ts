@@ -39,6 +39,8 @@ export interface ServerConfig {
   maxHeaderBytes: number
   /** Largest request body forwarded; larger gets 413. 0: no limit. */
   maxBodyBytes: number
+  /** Request headers whose names contain "_": dropped (default, as nginx does) or kept. */
+  underscoreHeaders: 'drop' | 'keep'
   /** Proxy worker processes (node:cluster) sharing the proxy port; 1 runs the proxy in the main process. */
   workers: number
   /** Where runtime overrides live: null for the local stateFile, or a Redis that every replica shares. */

@@ -16,7 +16,9 @@ const ROOT = fileURLToPath(new URL('../', import.meta.url))
 const PACKAGES = {
   'redis-server': '/usr/bin/redis-server', // shared state (test/redis.ts)
   chromium: '/usr/bin/chromium', // the board's browser tests (playwright-core downloads no browser)
-  prometheus: '/usr/bin/promtool' // promtool tests the chart's alerts
+  prometheus: '/usr/bin/prometheus', // promtool tests the chart's alerts; a real Prometheus runs the dashboard's queries
+  nginx: '/usr/sbin/nginx', // the differential suite (test/nginx.ts)
+  'python3-flask': '/usr/lib/python3/dist-packages/flask/__init__.py' // a real WSGI app, run by Debian's /usr/bin/python3
 }
 
 /**
@@ -42,7 +44,7 @@ function executable (file) {
 }
 
 function debianPackages () {
-  const missing = Object.keys(PACKAGES).filter(name => !executable(PACKAGES[name]))
+  const missing = Object.keys(PACKAGES).filter(name => !existsSync(PACKAGES[name]))
   if (missing.length === 0) return
   const command = `apt-get update && apt-get install -y ${missing.join(' ')}`
   if (process.getuid?.() !== 0) fail(`missing Debian packages: ${missing.join(', ')}. Install them with:\n  sudo sh -c '${command}'`)

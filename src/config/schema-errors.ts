@@ -80,6 +80,8 @@ function describe (e: ErrorObject): SchemaIssue | null {
       return { path, at: 'value', message: `${what} must not be empty` }
     case 'minLength':
       return { path, at: 'value', message: `${what} must not be empty` }
+    case 'enum':
+      return { path, at: 'value', message: `${what} must be ${(e.params.allowedValues as string[]).join(' or ')}` }
     default:
       return { path, at: 'value', message: `${what} ${e.message ?? 'is not valid'}` }
   }

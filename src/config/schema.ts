@@ -59,6 +59,7 @@ export const configSchema = {
         requestTimeout: { $ref: '#/definitions/duration', description: 'Time a client has to send the whole request. Default 5m.' },
         maxHeaderBytes: { type: 'integer', minimum: 1024, maximum: 1048576, description: 'Largest request head accepted; larger gets 431. Default 16384.' },
         maxBodyBytes: { type: 'integer', minimum: 0, description: 'Largest request body forwarded; larger gets 413. 0 (default) means no limit.' },
+        underscoreHeaders: { enum: ['drop', 'keep'], description: 'Request headers whose names contain "_": drop (default, like nginx: WSGI, CGI and PHP would read X_Forwarded_For as X-Forwarded-For) or keep.' },
         workers: {
           description: 'Proxy worker processes sharing the port: a number from 1 to 64, or auto for one per core. Default 1.'
         }

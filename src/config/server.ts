@@ -38,6 +38,7 @@ export function buildServer (problems: Problems, value: unknown, baseDir: string
     ...timeoutsAt(problems, server.headersTimeout, server.requestTimeout),
     maxHeaderBytes: typeof server.maxHeaderBytes === 'number' ? server.maxHeaderBytes : 16_384,
     maxBodyBytes: typeof server.maxBodyBytes === 'number' ? server.maxBodyBytes : 0,
+    underscoreHeaders: server.underscoreHeaders === 'keep' ? 'keep' : 'drop',
     workers: workersAt(problems, server.workers),
     state: stateAt(problems, server.state)
   }

@@ -97,6 +97,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   private abort: ((err?: Error) => void) | null = null
   private status = 0
   private retried = false
+  /** Answered in full at its head (204, 304): what undici reports after it changes nothing. */
+  private answered = false
 
   constructor (
     private readonly res: ServerResponse,
@@ -138,6 +140,12 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.status = statusCode
     this.target.capture?.head(statusCode, rawHeaders)
     this.res.writeHead(statusCode, statusText, clientResponseHeaders(rawHeaders))
+    // Never a body, whatever Content-Length says (RFC 9110 §6.4.1); undici would fail one that has it.
+    if (statusCode === 204 || statusCode === 304) {
+      this.onComplete()
+      this.answered = true
+      return true
+    }
     this.res.on('drain', resume)
     return true
   }
@@ -148,6 +156,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onComplete (): void {
+    if (this.answered) return
     this.target.capture?.end()
     this.res.end()
     this.observer.response(this.target.context, this.target.side, this.status, (performance.now() - this.started) / 1000)
@@ -155,6 +164,7 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onError (err: Error): void {
     const { res, target } = this
+    if (this.answered) return
     target.capture?.fail(err)
     if (res.destroyed || this.retried) return
     if ((err as NodeJS.ErrnoException).code === TOO_LARGE && !res.headersSent) {

@@ -61,9 +61,11 @@ function connectionTokens (value: string): Set<string> | null {
  * Headers for the upstream request, as undici's flat [name, value, ...] array.
  * Hop-by-hop headers are dropped; Host and X-Forwarded-* are set by the proxy
  * after the client's headers, so a client's Connection header cannot remove them.
+ * With `dropUnderscores`, so are names with "_": WSGI, CGI and PHP read
+ * `X_Forwarded_For` as X-Forwarded-For.
  */
 export function upstreamRequestHeaders (
-  raw: readonly string[], host: string, peer: string | undefined, trusted: boolean, preserveHost: boolean
+  raw: readonly string[], host: string, peer: string | undefined, trusted: boolean, preserveHost: boolean, dropUnderscores: boolean
 ): string[] {
   const out: string[] = []
   let clientHost = ''
@@ -85,7 +87,7 @@ export function upstreamRequestHeaders (
       clientHost = value
       continue
     }
-    if (HOP_BY_HOP.has(name) || INTERNAL.has(name) || (listed !== null && listed.has(name))) continue
+    if (HOP_BY_HOP.has(name) || INTERNAL.has(name) || (listed !== null && listed.has(name)) || (dropUnderscores && name.includes('_'))) continue
     if (name === 'cookie') {
       const kept = withoutPreviewCookie(value)
       if (kept !== '') out.push(raw[i], kept)
@@ -102,10 +104,11 @@ export function upstreamRequestHeaders (
   const address = clientAddress(peer)
   out.push(
     'host', preserveHost && clientHost !== '' ? clientHost : host,
-    'x-forwarded-for', xff === '' ? address : `${xff}, ${address}`,
-    'x-forwarded-host', xfHost === '' ? clientHost : xfHost,
-    'x-forwarded-proto', xfProto === '' ? 'http' : xfProto
+    'x-forwarded-for', xff === '' ? address : `${xff}, ${address}`
   )
+  // An HTTP/1.0 request may have no Host: then there is no X-Forwarded-Host to send, not an empty one.
+  if (xfHost !== '' || clientHost !== '') out.push('x-forwarded-host', xfHost === '' ? clientHost : xfHost)
+  out.push('x-forwarded-proto', xfProto === '' ? 'http' : xfProto)
   return out
 }
 

@@ -12,7 +12,7 @@ import { Shadows } from '../shadow/shadows.ts'
 import { previewer } from '../routing/preview.ts'
 
 export function snapshotOf (config: Config): Snapshot {
-  return Object.freeze({ table: compileTable(config), trust: trustList(config.server.trustProxy), accessLog: config.server.accessLog, maxBodyBytes: config.server.maxBodyBytes })
+  return Object.freeze({ table: compileTable(config), trust: trustList(config.server.trustProxy), accessLog: config.server.accessLog, maxBodyBytes: config.server.maxBodyBytes, dropUnderscores: config.server.underscoreHeaders === 'drop' })
 }
 
 export function addressOf (server: http.Server): string {

@@ -32,6 +32,8 @@ export interface Snapshot {
   accessLog: boolean
   /** 0: no limit. */
   maxBodyBytes: number
+  /** server.underscoreHeaders is drop. */
+  dropUnderscores: boolean
 }
 
 export const REJECT_REASONS = ['bad_path', 'body_too_large', 'headers_too_large', 'timeout', 'bad_request'] as const
@@ -93,6 +95,15 @@ export function createProxyServer (limits: ServerConfig, deps: ProxyDeps): { ser
       sendError(res, errors.BAD_REQUEST)
       return
     }
+    // Node reads `gzip, chunked` as chunked: the coding would be lost on the way. 400 like every other framing attack (nginx: 501).
+    const te = req.headers['transfer-encoding']
+    if (te !== undefined && te.toLowerCase() !== 'chunked') {
+      observer.rejectedRequest('bad_request')
+      res.shouldKeepAlive = false
+      closing.add(socket)
+      sendError(res, errors.BAD_REQUEST)
+      return
+    }
     const snap = deps.snapshot()
     const d = decide(snap.table, deps.weightOf, req.method as string, req.url as string, req.headers, deps.preview)
     if (d === null) {
@@ -109,9 +120,9 @@ export function createProxyServer (limits: ServerConfig, deps: ProxyDeps): { ser
     }
     const trusted = isTrusted(snap.trust, req.socket.remoteAddress)
     const capture = d.side === 'legacy' && d.context?.context.shadow != null && deps.shadows !== null
-      ? deps.shadows.start(d.context, req, d.canonicalPath, d.query, (u: Upstream) => upstreamRequestHeaders(req.rawHeaders, u.host, req.socket.remoteAddress, trusted, u.preserveHost))
+      ? deps.shadows.start(d.context, req, d.canonicalPath, d.query, (u: Upstream) => upstreamRequestHeaders(req.rawHeaders, u.host, req.socket.remoteAddress, trusted, u.preserveHost, snap.dropUnderscores))
       : null
-    const target = targetFor(upstream, d.path, d.label, d.side, req, trusted, snap.maxBodyBytes, capture)
+    const target = targetFor(upstream, d.path, d.label, d.side, req, trusted, snap, capture)
     if (snap.accessLog) {
       const started = performance.now()
       res.once('close', () => log.info({ method: req.method, url: req.url, status: res.statusCode, context: d.label, side: target.fellBack === null ? d.side : 'legacy', fallback: target.fellBack ?? undefined, ms: Math.round(performance.now() - started) }, 'request'))
@@ -129,13 +140,13 @@ export function createProxyServer (limits: ServerConfig, deps: ProxyDeps): { ser
       return
     }
     const legacy = d.context.legacy
-    target.fallback = targetFor(legacy, forwardPath(legacy, d.context.rewrite.legacy, d.canonicalPath, d.query), d.label, 'legacy', req, trusted, snap.maxBodyBytes, null)
+    target.fallback = targetFor(legacy, forwardPath(legacy, d.context.rewrite.legacy, d.canonicalPath, d.query), d.label, 'legacy', req, trusted, snap, null)
     target.fallbackOn5xx = fb.on5xx
     if (held) forwardHeld(req, res, target, observer)
     else forward(req, res, target, observer)
   }
 
-  function targetFor (upstream: Upstream, path: string, label: string, side: Side, req: IncomingMessage, trusted: boolean, maxBodyBytes: number, capture: Capture | null): Target {
+  function targetFor (upstream: Upstream, path: string, label: string, side: Side, req: IncomingMessage, trusted: boolean, snap: Snapshot, capture: Capture | null): Target {
     return {
       dispatcher: pools.get(upstream),
       origin: upstream.origin,
@@ -144,10 +155,10 @@ export function createProxyServer (limits: ServerConfig, deps: ProxyDeps): { ser
       fallback: null,
       fallbackOn5xx: false,
       fellBack: null,
-      headers: upstreamRequestHeaders(req.rawHeaders, upstream.host, req.socket.remoteAddress, trusted, upstream.preserveHost),
+      headers: upstreamRequestHeaders(req.rawHeaders, upstream.host, req.socket.remoteAddress, trusted, upstream.preserveHost, snap.dropUnderscores),
       headersTimeout: upstream.timeoutMs,
       bodyTimeout: upstream.bodyTimeoutMs,
-      maxBodyBytes,
+      maxBodyBytes: snap.maxBodyBytes,
       context: label,
       side
     }
@@ -166,7 +177,7 @@ export function createProxyServer (limits: ServerConfig, deps: ProxyDeps): { ser
     tunnel(req, socket, head, {
       upstream,
       path: d.path,
-      headers: upstreamRequestHeaders(req.rawHeaders, upstream.host, req.socket.remoteAddress, isTrusted(snap.trust, req.socket.remoteAddress), upstream.preserveHost),
+      headers: upstreamRequestHeaders(req.rawHeaders, upstream.host, req.socket.remoteAddress, isTrusted(snap.trust, req.socket.remoteAddress), upstream.preserveHost, snap.dropUnderscores),
       context: d.label,
       side: d.side
     }, observer, tunnels)
@@ -181,7 +192,15 @@ export function createProxyServer (limits: ServerConfig, deps: ProxyDeps): { ser
     // Checked in onRequest, so that what is pipelined behind the refusal is never processed.
     requireHostHeader: false
   }, onRequest)
+  // Node ignores headers past this count without a word: the size limit (maxHeaderBytes) bounds them instead.
+  server.maxHeadersCount = 0
   server.on('upgrade', onUpgrade)
+  // Without a listener Node drops a CONNECT without an answer; a proxy for origin servers refuses it, as nginx does.
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+    socket.on('error', () => socket.destroy())
+    observer.rejectedRequest('bad_request')
+    rejectUpgrade(socket, errors.BAD_REQUEST)
+  })
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     if (err.code === 'ECONNRESET' || !socket.writable) {
       socket.destroy()

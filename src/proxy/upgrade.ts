@@ -18,6 +18,8 @@ export interface Tunnel {
 
 function rawError (socket: Duplex, e: ErrorDef): void {
   const body = errorBody(e)
+  // Reads (and drops) what the client still sends: a paused socket never sees the client's FIN, never closes.
+  socket.resume()
   socket.end(`HTTP/1.1 ${e.status} ${e.status === 504 ? 'Gateway Timeout' : e.status === 400 ? 'Bad Request' : 'Bad Gateway'}\r\n` +
     `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
 }

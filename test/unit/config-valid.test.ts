@@ -35,7 +35,8 @@ t.test('the example of DESIGN.md parses into the exact Config, defaults filled i
       headersTimeoutMs: 30_000,
       requestTimeoutMs: 300_000,
       maxHeaderBytes: 16_384,
-      maxBodyBytes: 0
+      maxBodyBytes: 0,
+      underscoreHeaders: 'drop'
     },
     upstreams: upstreams([
       { name: 'monolith', origin: 'http://monolith.internal:8080', basePath: '', host: 'monolith.internal:8080', timeoutMs: 30_000, bodyTimeoutMs: 300_000, preserveHost: false },
@@ -82,6 +83,7 @@ t.test('a minimal config gets every default', async t => {
       requestTimeoutMs: 300_000,
       maxHeaderBytes: 16_384,
       maxBodyBytes: 0,
+      underscoreHeaders: 'drop',
       state: null
     },
     upstreams: upstreams([{ name: 'app', origin: 'http://app', basePath: '', host: 'app', timeoutMs: 30_000, bodyTimeoutMs: 300_000, preserveHost: false }]),
@@ -146,6 +148,7 @@ contexts:
     requestTimeoutMs: 300_000,
     maxHeaderBytes: 16_384,
     maxBodyBytes: 0,
+    underscoreHeaders: 'drop',
     state: { redis: { url: 'rediss://strangler:pw@redis.example.com:6380/2', keyPrefix: 'shop:' } }
   })
   t.strictSame(config.upstreams, upstreams([
