@@ -1,3 +1,4 @@
+import http from 'node:http'
 import t from 'tap'
 import { admin, deadPort, get, proxy, routes, tally, upstream } from '../helpers.ts'
 
@@ -111,7 +112,6 @@ t.test('strangler_context_overridden: 1 under an operator\'s override, 0 at a ra
 
 t.test('/metrics is gzipped for a scraper that accepts it, and OpenMetrics for one that asks for it', async t => {
   const { gunzipSync } = await import('node:zlib')
-  const http = await import('node:http')
   const legacy = await upstream(t, 'legacy')
   const p = await proxy(t, routes({ legacy: legacy.url, new: legacy.url, weight: 0 }))
   await tally(`${p.base}/api/orders/1`, 3)
