@@ -3,11 +3,12 @@ import { PassThrough, Transform, type TransformCallback } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { errorBody, errors, type ErrorDef } from '../errors.ts'
 import type { Side } from '../types.ts'
+import type { Gate, GatedHandler } from './gate.ts'
 import { clientResponseHeaders } from './headers.ts'
 import type { Capture } from '../shadow/capture.ts'
 
 /** Why an upstream exchange failed: the `reason` label of strangler_upstream_errors_total. */
-export type UpstreamErrorReason = 'refused' | 'reset' | 'timeout' | 'dns' | 'protocol' | 'tls' | 'other'
+export type UpstreamErrorReason = 'refused' | 'reset' | 'timeout' | 'dns' | 'protocol' | 'tls' | 'queue_timeout' | 'other'
 
 /** Observes every proxied exchange; the defaults do nothing. */
 export interface ForwardObserver {
@@ -19,7 +20,7 @@ export interface ForwardObserver {
 }
 
 export interface Target {
-  dispatcher: Dispatcher
+  gate: Gate
   origin: string
   path: string
   headers: string[]
@@ -45,6 +46,7 @@ export function classify (err: NodeJS.ErrnoException): { reason: UpstreamErrorRe
     case 'UND_ERR_HEADERS_TIMEOUT': case 'UND_ERR_CONNECT_TIMEOUT': case 'UND_ERR_BODY_TIMEOUT': case 'ETIMEDOUT':
       return { reason: 'timeout', error: errors.UPSTREAM_TIMEOUT }
     case 'ENOTFOUND': case 'EAI_AGAIN': return { reason: 'dns', error: errors.UPSTREAM_UNAVAILABLE }
+    case QUEUE_TIMEOUT: return { reason: 'queue_timeout', error: errors.UPSTREAM_BUSY }
   }
   // undici's HTTPParserError carries no code: its name says what it is.
   if (err.name === 'HTTPParserError' || err.code?.startsWith('HPE_') === true || err.code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' || err.code === 'UND_ERR_INFO') {
@@ -58,11 +60,14 @@ export function classify (err: NodeJS.ErrnoException): { reason: UpstreamErrorRe
 
 export function sendError (res: ServerResponse, e: ErrorDef): void {
   const body = errorBody(e)
-  res.writeHead(e.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
+  res.writeHead(e.status, e === errors.UPSTREAM_BUSY
+    ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'retry-after': '1' }
+    : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
   res.end(body)
 }
 
 const TOO_LARGE = 'STRANGLER_BODY_TOO_LARGE'
+const QUEUE_TIMEOUT = 'STRANGLER_QUEUE_TIMEOUT'
 
 /** Passes a request body on until it exceeds `limit` bytes, then fails it: the upstream never sees it complete. */
 class BodyLimit extends Transform {
@@ -88,7 +93,8 @@ function hasBody (req: IncomingMessage): boolean {
  * raw header bytes and a resume callback without the wrapper objects of the
  * newer controller API, which matters on every request.
  */
-class Exchange implements Dispatcher.DispatchHandler {
+class Exchange implements GatedHandler {
+  gate: Gate | null = null
   private abort: ((err?: Error) => void) | null = null
   private status = 0
   private retried = false
@@ -106,6 +112,16 @@ class Exchange implements Dispatcher.DispatchHandler {
     res.on('close', () => {
       if (!res.writableFinished && this.abort !== null) this.abort()
     })
+  }
+
+  abandoned (): boolean {
+    return this.res.destroyed
+  }
+
+  queueTimeout (streamed: boolean): void {
+    // The rest of the body is still on the connection, unread: it cannot carry another request.
+    if (streamed) this.res.shouldKeepAlive = false
+    this.onError(Object.assign(new Error('no upstream connection free within queueTimeout'), { code: QUEUE_TIMEOUT }))
   }
 
   onConnect (abort: (err?: Error) => void): void {
@@ -142,12 +158,17 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onComplete (): void {
+    this.gate?.release()
     this.target.capture?.end()
     this.res.end()
     this.observer.response(this.target.context, this.target.side, this.status, (performance.now() - this.started) / 1000)
   }
 
   onError (err: Error): void {
+    if (this.gate !== null) {
+      this.gate.release()
+      this.gate = null
+    }
     const { res, target } = this
     target.capture?.fail(err)
     if (res.destroyed || this.retried) return
@@ -172,7 +193,7 @@ class Exchange implements Dispatcher.DispatchHandler {
 }
 
 function dispatch (res: ServerResponse, target: Target, observer: ForwardObserver, method: string, body: Buffer | Transform | null, started?: number): void {
-  target.dispatcher.dispatch({
+  target.gate.dispatch({
     origin: target.origin,
     path: target.path,
     method: method as Dispatcher.HttpMethod,

@@ -150,7 +150,7 @@ export function createProxyServer (limits: ServerConfig, deps: ProxyDeps): { ser
 
   function targetFor (upstream: Upstream, path: string, label: string, side: Side, req: IncomingMessage, trusted: boolean, maxBodyBytes: number, capture: Capture | null): Target {
     return {
-      dispatcher: pools.get(upstream),
+      gate: pools.get(upstream),
       origin: upstream.origin,
       path,
       capture,
