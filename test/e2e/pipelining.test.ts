@@ -127,7 +127,7 @@ t.test('a request that closes the connection in the middle of a pipeline: the on
 
 t.test('2,000 pipelined GETs on one connection: each reaches the upstream once, one at a time, over one connection, and is answered in order', async t => {
   const up = await loggingUpstream(t, 1)
-  const p = await proxy(t, routes({ legacy: up.url, new: up.url, weight: 0 }))
+  const p = await proxy(t, routes({ legacy: up.url, new: up.url, weight: 0 }).replace(`url: ${up.url}\n`, `url: ${up.url}\n    maxConnections: 1\n`))
   let bytes = ''
   for (let i = 0; i < 2000; i++) bytes += `GET /${i % 100 === 0 ? 'slow' : 'fast'}?n=${i} HTTP/1.1\r\n${H}${i === 1999 ? 'Connection: close\r\n' : ''}\r\n`
   const r = await pipeline(p.proxyPort, bytes)
@@ -135,6 +135,7 @@ t.test('2,000 pipelined GETs on one connection: each reaches the upstream once, 
   t.same(r.bodies, expected)
   t.same(up.log.filter(e => e.event === 'request').map(e => e.what), expected)
   t.equal(up.maxOpen, 1)
+  t.equal(up.connections, 1)
 })
 
 t.test('a client pipelining faster than the upstream answers: the proxy stops reading its connection instead of holding every request', async t => {
