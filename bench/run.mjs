@@ -16,6 +16,7 @@ import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import * as configs from './lib/configs.mjs'
+import { overload } from './lib/overload.mjs'
 import { summarise } from './lib/cpuprofile.mjs'
 import { cpuSeconds, freePort, harnessSeconds, killAllNow, machineBusySeconds, syscalls, peakRss, processTree, run, sleep, start, stop, stopAll, waitForLine } from './lib/procs.mjs'
 
@@ -33,12 +34,14 @@ const OPTIONS = {
   'latency-rounds': { type: 'string', env: 'BENCH_LATENCY_ROUNDS', full: '2', quick: '1', help: 'fixed-rate rounds per target' },
   'latency-duration': { type: 'string', env: 'BENCH_LATENCY_DURATION', full: '10', quick: '3', help: 'seconds per fixed-rate round' },
   'reload-reps': { type: 'string', env: 'BENCH_RELOAD_REPS', full: '3', quick: '1', help: 'repetitions of each 10,000-context reload' },
+  'overload-connections': { type: 'string', env: 'BENCH_OVERLOAD_CONNECTIONS', full: '1000', quick: '1000', help: 'wrk -t2 connections of the overload runs (nginx, the Node ceiling, strangler-proxy)' },
+  'overload-duration': { type: 'string', env: 'BENCH_OVERLOAD_DURATION', full: '10', quick: '3', help: 'seconds of each overload run (0: none)' },
   'profile-duration': { type: 'string', env: 'BENCH_PROFILE_DURATION', full: '10', quick: '3', help: 'seconds of wrk under --cpu-prof (0: no profiles)' },
   'noisy-cores': { type: 'string', env: 'BENCH_NOISY_CORES', full: '0.25', quick: '0.25', help: 'a throughput round during which other processes used more cores than this is noisy' },
   retries: { type: 'string', env: 'BENCH_RETRIES', full: '2', quick: '0', help: 'times a noisy round is run again (the quietest attempt is kept)' },
   'retry-budget': { type: 'string', env: 'BENCH_RETRY_BUDGET', full: '90', quick: '0', help: 'seconds the whole run may spend on re-running noisy rounds' },
   'wait-quiet': { type: 'string', env: 'BENCH_WAIT_QUIET', full: '0', quick: '0', help: 'wait up to this many seconds for other processes to use < 0.25 cores before starting' },
-  only: { type: 'string', env: 'BENCH_ONLY', help: 'comma-separated parts to run (default: all): direct, nginx, haproxy, node-undici, http-proxy, reply-from, strangler, strangler-10k, strangler-w2, reload, profile' },
+  only: { type: 'string', env: 'BENCH_ONLY', help: 'comma-separated parts to run (default: all): direct, nginx, haproxy, node-undici, http-proxy, reply-from, strangler, strangler-10k, strangler-w2, overload, reload, profile' },
   build: { type: 'boolean', default: true, env: 'BENCH_BUILD', help: 'npm run build first (--no-build to skip)' },
   out: { type: 'string', env: 'BENCH_OUT', help: 'results file (default bench/RESULTS.md, bench/out/RESULTS-quick.md with --quick)' },
   help: { type: 'boolean', default: false }
@@ -71,6 +74,8 @@ function options () {
     latencyDuration: num('latency-duration'),
     reloadReps: num('reload-reps'),
     profileDuration: num('profile-duration'),
+    overloadConnections: num('overload-connections'),
+    overloadDuration: num('overload-duration'),
     waitQuiet: num('wait-quiet'),
     noisyCores: num('noisy-cores'),
     retries: num('retries'),
@@ -384,6 +389,16 @@ async function main () {
         t.latencySamples = [...(t.latencySamples ?? []), ...l.latenciesUs]
         t.scheduleSamples = [...(t.scheduleSamples ?? []), ...l.fromScheduleUs]
         say(`latency ${r + 1}/${opts.latencyRounds} ${t.key.padEnd(14)} p99 ${(percentile([...l.latenciesUs].sort((a, b) => a - b), 99) / 1000).toFixed(2)} ms`)
+      }
+    }
+
+    if (opts.overloadDuration > 0 && (!opts.only || opts.only.includes('overload'))) {
+      result.overload = []
+      for (const t of live.filter(x => ['nginx', 'node-undici', 'strangler'].includes(x.key))) {
+        say(`overload: ${t.key}, wrk -t2 -c${opts.overloadConnections} for ${opts.overloadDuration} s`)
+        const o = await overload({ url: t.url, pids: new Set(processTree(t.proc.pid).map(x => x.pid ?? x)), script: join(BENCH, 'lib/mix.lua'), mix: t.mix, upstreamPorts: upstream.ports, seconds: opts.overloadDuration, connections: opts.overloadConnections })
+        result.overload.push({ key: t.key, label: t.label, ...o })
+        say(`overload: ${t.key} p50 ${o.p50Ms.toFixed(1)} ms, p99 ${o.p99Ms.toFixed(1)} ms, max ${o.maxMs.toFixed(0)} ms, ${o.over10s} over 10 s, ${o.upstreamConnections} upstream connections, accept queues up to ${o.upstreamAcceptQueue} (upstream) and ${o.proxyAcceptQueue} (proxy), ${o.listenOverflows} listen overflows`)
       }
     }
 

@@ -60,6 +60,10 @@ export interface Upstream {
   /** Time allowed between two chunks of the response body. */
   bodyTimeoutMs: number
   preserveHost: boolean
+  /** Connections to this upstream, at most, per process (per worker with server.workers); more requests wait. */
+  maxConnections: number
+  /** Time a request may wait for one of those connections before it is answered 503. */
+  queueTimeoutMs: number
 }
 
 export interface Sticky {

@@ -29,10 +29,21 @@ function request()
   return reqs[idx]
 end
 
+-- Recorded latencies above `us` microseconds (wrk's histogram, by its percentiles to 1 in 100,000).
+function over(latency, us)
+  if latency.max <= us then return 0 end
+  local lo, hi = 0, 100
+  for _ = 1, 40 do
+    local mid = (lo + hi) / 2
+    if latency:percentile(mid) > us then hi = mid else lo = mid end
+  end
+  return math.floor(#latency * (100 - hi) / 100 + 0.5)
+end
+
 function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
-    'BENCH_JSON {"requests":%d,"durationUs":%d,"bytes":%d,"connectErrors":%d,"readErrors":%d,"writeErrors":%d,"statusErrors":%d,"timeouts":%d,"p50Us":%d,"p99Us":%d,"maxUs":%d}\n',
+    'BENCH_JSON {"requests":%d,"durationUs":%d,"bytes":%d,"connectErrors":%d,"readErrors":%d,"writeErrors":%d,"statusErrors":%d,"timeouts":%d,"p50Us":%d,"p99Us":%d,"maxUs":%d,"over2s":%d,"over10s":%d}\n',
     summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status, e.timeout,
-    latency:percentile(50), latency:percentile(99), latency.max))
+    latency:percentile(50), latency:percentile(99), latency.max, over(latency, 2e6), over(latency, 1e7)))
 end

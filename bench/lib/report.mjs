@@ -96,6 +96,17 @@ export function report (result) {
   else p(`| workers: 2 vs 1 (reported, no target) | ${result.skipped.find(s => s.key === 'strangler-w2')?.why ?? 'not run'} | skipped |`)
   p('')
 
+  if (result.overload?.length) {
+    const o0 = result.overload[0]
+    p(`## Overload: ${int(Number(/-c(\d+)/.exec(o0.command)?.[1]))} connections`, '')
+    p(`\`${o0.command.replace(/ -s \S+/, ' -s bench/lib/mix.lua').replace(/http:\/\/\S+/, 'URL')}\` against each target in turn, only the upstream (${result.upstream.kind}, 4,096 worker connections) and wrk besides it from this run, all on the same ${info.nproc} cores. ` +
+      'Upstream connections: the most the target\'s processes held open to the upstream at once; accept queues: the most connections waiting, not yet accepted, in the listen queue of the upstream and of the target (`ss` every 200 ms; both listen with a backlog of 511); overflows: the machine\'s `ListenOverflows` during the run (connections that found a listen queue full; the client then retries after 1 s, 3 s, 7 s…).', '')
+    p('| target | req/s | p50 ms | p99 ms | max ms | errors | > 2 s | > 10 s | upstream connections | accept queue upstream / target | overflows | run at (UTC), load average |')
+    p('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|')
+    for (const o of result.overload) p(`| ${o.label} | ${int(o.rps)} | ${fix(o.p50Ms, 1)} | ${fix(o.p99Ms, 1)} | ${int(o.maxMs)} | ${o.errors + o.timeouts} | ${int(o.over2s)} | ${int(o.over10s)} | ${int(o.upstreamConnections)} | ${int(o.upstreamAcceptQueue)} / ${int(o.proxyAcceptQueue)} | ${int(o.listenOverflows)} | ${o.at.slice(11, 19)}, ${o.loadavg} |`)
+    p('')
+  }
+
   if (result.reload) {
     const r = result.reload
     p('## Hot reload of 10,000 contexts', '')

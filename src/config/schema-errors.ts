@@ -17,6 +17,7 @@ const TYPE_WORDS: Record<string, string> = {
   array: 'a list',
   string: 'a string',
   number: 'a number',
+  integer: 'an integer',
   boolean: 'true or false'
 }
 

@@ -91,7 +91,9 @@ export const configSchema = {
         url: { type: 'string', description: 'http(s)://host[:port][/base-path], no credentials, query or fragment.' },
         timeout: { $ref: '#/definitions/duration', description: 'Time allowed until response headers. Default 30s.' },
         bodyTimeout: { $ref: '#/definitions/duration', description: 'Time allowed between two chunks of the body. Default 5m.' },
-        preserveHost: { type: 'boolean', description: "Send the client's Host instead of the upstream's. Default false." }
+        preserveHost: { type: 'boolean', description: "Send the client's Host instead of the upstream's. Default false." },
+        maxConnections: { type: 'integer', minimum: 1, maximum: 65536, description: 'Connections to this upstream at most, per process (per worker); more requests wait. Default 64.' },
+        queueTimeout: { $ref: '#/definitions/duration', description: 'Time a request may wait for a connection before it gets 503. Default 10s.' }
       }
     },
     context: {

@@ -4,6 +4,9 @@ import { parseUpstreamUrl } from './upstream-url.ts'
 
 const DEFAULT_TIMEOUT_MS = 30_000
 const DEFAULT_BODY_TIMEOUT_MS = 300_000
+/** See README, "Upstream connections": a cap a typical monolith's worker pool can take, and the measured overload tail. */
+const DEFAULT_MAX_CONNECTIONS = 64
+const DEFAULT_QUEUE_TIMEOUT_MS = 10_000
 
 /** Upstreams by name, in a prototype-free object: `constructor` is a valid upstream name. */
 export function buildUpstreams (problems: Problems, value: unknown): Record<string, Upstream> {
@@ -24,7 +27,9 @@ export function buildUpstreams (problems: Problems, value: unknown): Record<stri
       ...address,
       timeoutMs: durationAt(problems, [...at, 'timeout'], raw.timeout, DEFAULT_TIMEOUT_MS),
       bodyTimeoutMs: durationAt(problems, [...at, 'bodyTimeout'], raw.bodyTimeout, DEFAULT_BODY_TIMEOUT_MS),
-      preserveHost: raw.preserveHost === true
+      preserveHost: raw.preserveHost === true,
+      maxConnections: typeof raw.maxConnections === 'number' ? raw.maxConnections : DEFAULT_MAX_CONNECTIONS,
+      queueTimeoutMs: durationAt(problems, [...at, 'queueTimeout'], raw.queueTimeout, DEFAULT_QUEUE_TIMEOUT_MS)
     }
   }
   return upstreams

@@ -3,11 +3,12 @@ import { PassThrough, Transform, type TransformCallback } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { errorBody, errors, type ErrorDef } from '../errors.ts'
 import type { Side } from '../types.ts'
+import type { Gate, GatedHandler } from './gate.ts'
 import { clientResponseHeaders } from './headers.ts'
 import type { Capture } from '../shadow/capture.ts'
 
 /** Why an upstream exchange failed: the `reason` label of strangler_upstream_errors_total. */
-export const UPSTREAM_ERROR_REASONS = ['refused', 'reset', 'timeout', 'dns', 'protocol', 'tls', 'other'] as const
+export const UPSTREAM_ERROR_REASONS = ['refused', 'reset', 'timeout', 'dns', 'protocol', 'tls', 'queue_timeout', 'other'] as const
 export type UpstreamErrorReason = typeof UPSTREAM_ERROR_REASONS[number]
 /** Why new's answer was replaced by legacy's: the `reason` of strangler_fallbacks_total. */
 export const FALLBACK_REASONS = ['refused', 'reset', 'timeout', '5xx'] as const
@@ -22,7 +23,7 @@ export interface ForwardObserver {
 }
 
 export interface Target {
-  dispatcher: Dispatcher
+  gate: Gate
   origin: string
   path: string
   headers: string[]
@@ -50,6 +51,7 @@ export function classify (err: NodeJS.ErrnoException): { reason: UpstreamErrorRe
     case 'UND_ERR_HEADERS_TIMEOUT': case 'UND_ERR_CONNECT_TIMEOUT': case 'UND_ERR_BODY_TIMEOUT': case 'ETIMEDOUT':
       return { reason: 'timeout', error: errors.UPSTREAM_TIMEOUT }
     case 'ENOTFOUND': case 'EAI_AGAIN': return { reason: 'dns', error: errors.UPSTREAM_UNAVAILABLE }
+    case QUEUE_TIMEOUT: return { reason: 'queue_timeout', error: errors.UPSTREAM_BUSY }
   }
   // undici's HTTPParserError carries no code: its name says what it is.
   if (err.name === 'HTTPParserError' || err.code?.startsWith('HPE_') === true || err.code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' || err.code === 'UND_ERR_INFO') {
@@ -63,11 +65,14 @@ export function classify (err: NodeJS.ErrnoException): { reason: UpstreamErrorRe
 
 export function sendError (res: ServerResponse, e: ErrorDef): void {
   const body = errorBody(e)
-  res.writeHead(e.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
+  res.writeHead(e.status, e === errors.UPSTREAM_BUSY
+    ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'retry-after': '1' }
+    : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
   res.end(body)
 }
 
 const TOO_LARGE = 'STRANGLER_BODY_TOO_LARGE'
+const QUEUE_TIMEOUT = 'STRANGLER_QUEUE_TIMEOUT'
 
 /** Passes a request body on until it exceeds `limit` bytes, then fails it: the upstream never sees it complete. */
 class BodyLimit extends Transform {
@@ -93,7 +98,8 @@ function hasBody (req: IncomingMessage): boolean {
  * raw header bytes and a resume callback without the wrapper objects of the
  * newer controller API, which matters on every request.
  */
-class Exchange implements Dispatcher.DispatchHandler {
+class Exchange implements GatedHandler {
+  gate: Gate | null = null
   private abort: ((err?: Error) => void) | null = null
   private status = 0
   private retried = false
@@ -113,6 +119,16 @@ class Exchange implements Dispatcher.DispatchHandler {
     res.on('close', () => {
       if (!res.writableFinished && this.abort !== null) this.abort()
     })
+  }
+
+  abandoned (): boolean {
+    return this.res.destroyed
+  }
+
+  queueTimeout (streamed: boolean): void {
+    // The rest of the body is still on the connection, unread: it cannot carry another request.
+    if (streamed) this.res.shouldKeepAlive = false
+    this.onError(Object.assign(new Error('no upstream connection free within queueTimeout'), { code: QUEUE_TIMEOUT }))
   }
 
   onConnect (abort: (err?: Error) => void): void {
@@ -142,7 +158,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.res.writeHead(statusCode, statusText, clientResponseHeaders(rawHeaders))
     // Never a body, whatever Content-Length says (RFC 9110 §6.4.1); undici would fail one that has it.
     if (statusCode === 204 || statusCode === 304) {
-      this.onComplete()
+      this.finish()
       this.answered = true
       return true
     }
@@ -156,13 +172,25 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onComplete (): void {
+    // The upstream connection is free only now, even when the client was answered at the head.
+    this.gate?.release()
+    this.gate = null
     if (this.answered) return
+    this.finish()
+  }
+
+  /** The client's response is complete. */
+  private finish (): void {
     this.target.capture?.end()
     this.res.end()
     this.observer.response(this.target.context, this.target.side, this.status, (performance.now() - this.started) / 1000)
   }
 
   onError (err: Error): void {
+    if (this.gate !== null) {
+      this.gate.release()
+      this.gate = null
+    }
     const { res, target } = this
     if (this.answered) return
     target.capture?.fail(err)
@@ -188,7 +216,7 @@ class Exchange implements Dispatcher.DispatchHandler {
 }
 
 function dispatch (res: ServerResponse, target: Target, observer: ForwardObserver, method: string, body: Buffer | Transform | null, started?: number): void {
-  target.dispatcher.dispatch({
+  target.gate.dispatch({
     origin: target.origin,
     path: target.path,
     method: method as Dispatcher.HttpMethod,

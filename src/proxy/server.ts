@@ -9,6 +9,7 @@ import { forward, forwardHeld, sendError, type ForwardObserver, type Target } fr
 import { forwardPath } from '../routing/rewrite.ts'
 import type { Capture } from '../shadow/capture.ts'
 import { isTrusted, upstreamRequestHeaders } from './headers.ts'
+import { wait, type Pipeline } from './pipeline.ts'
 import { rejectUpgrade, tunnel } from './upgrade.ts'
 import type { UpstreamPools } from './upstreams.ts'
 import type { ServerConfig, Side, Upstream } from '../types.ts'
@@ -80,10 +81,23 @@ export function createProxyServer (limits: ServerConfig, deps: ProxyDeps): { ser
 
   /** Sockets whose current response closes them: requests pipelined behind it are never processed. */
   const closing = new WeakSet<Duplex>()
+  /** Connections with pipelined requests waiting: only those have an entry. */
+  const pipelines = new WeakMap<Duplex, Pipeline>()
 
   function onRequest (req: IncomingMessage, res: ServerResponse): void {
     const socket = req.socket
     if (closing.has(socket)) return
+    // Pipelined behind a response still in flight: Node hands this response the
+    // socket once the one before it has finished, and only then is it forwarded.
+    if (res.socket === null) {
+      wait(pipelines, socket, req, res, handle)
+      return
+    }
+    handle(req, res)
+  }
+
+  function handle (req: IncomingMessage, res: ServerResponse): void {
+    const socket = req.socket
     if (!res.shouldKeepAlive || deps.draining()) {
       res.shouldKeepAlive = false
       closing.add(socket)
@@ -148,7 +162,7 @@ export function createProxyServer (limits: ServerConfig, deps: ProxyDeps): { ser
 
   function targetFor (upstream: Upstream, path: string, label: string, side: Side, req: IncomingMessage, trusted: boolean, snap: Snapshot, capture: Capture | null): Target {
     return {
-      dispatcher: pools.get(upstream),
+      gate: pools.get(upstream),
       origin: upstream.origin,
       path,
       capture,
@@ -216,7 +230,8 @@ export function createProxyServer (limits: ServerConfig, deps: ProxyDeps): { ser
     const answer = closed ? '' : `HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`
     // A response to an earlier, complete request on this connection is still on
     // its way: it goes first, then this answer, then the connection closes.
-    const pending = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage
+    const last = pipelines.get(socket)?.last
+    const pending = last !== undefined && !last.writableFinished ? last : (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage
     if (pending != null && !pending.writableFinished && (pending.req.complete || closed)) {
       // Kept alive on purpose when there is an answer: Node would close the socket before it is written.
       if (answer === '') pending.shouldKeepAlive = false

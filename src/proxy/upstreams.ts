@@ -1,46 +1,57 @@
 import { Pool } from 'undici'
 import type { Upstream } from '../types.ts'
+import { Gate } from './gate.ts'
 
 /**
- * One undici connection pool per upstream origin, kept across reloads while the
- * origin is still declared. Timeouts are per request, so they can change without
- * touching the connections. TLS certificates are verified (undici's default).
+ * One undici connection pool per upstream, of `maxConnections` connections,
+ * behind a gate where further requests wait. Kept across reloads while the
+ * upstream keeps its URL and maxConnections; timeouts are per request, so they
+ * change without touching the connections. TLS certificates are verified
+ * (undici's default).
  */
 export class UpstreamPools {
-  readonly #pools = new Map<string, Pool>()
+  readonly #gates = new Map<string, Gate>()
 
-  get (upstream: Upstream): Pool {
-    let pool = this.#pools.get(upstream.origin)
-    if (pool === undefined) {
-      pool = new Pool(upstream.origin, { pipelining: 1, connect: { timeout: Math.min(upstream.timeoutMs, 10_000) } })
-      this.#pools.set(upstream.origin, pool)
+  get (upstream: Upstream): Gate {
+    let gate = this.#gates.get(upstream.name)
+    if (gate === undefined) {
+      const pool = new Pool(upstream.origin, { pipelining: 1, connections: upstream.maxConnections, connect: { timeout: Math.min(upstream.timeoutMs, 10_000) } })
+      gate = new Gate(pool, upstream.origin, upstream.maxConnections, upstream.queueTimeoutMs)
+      this.#gates.set(upstream.name, gate)
     }
-    return pool
+    return gate
   }
 
-  /** Close, after their in-flight requests finish, the pools of origins no longer declared. */
+  /**
+   * After a reload: the pools of upstreams no longer declared, or declared with
+   * another URL or maxConnections, close once their requests are done.
+   */
   retain (upstreams: Iterable<Upstream>): void {
-    const keep = new Set<string>()
-    for (const u of upstreams) keep.add(u.origin)
-    for (const [origin, pool] of this.#pools) {
-      if (keep.has(origin)) continue
-      this.#pools.delete(origin)
-      pool.close().catch(() => {})
+    const keep = new Map<string, Upstream>()
+    for (const u of upstreams) keep.set(u.name, u)
+    for (const [name, gate] of this.#gates) {
+      const u = keep.get(name)
+      if (u !== undefined && u.origin === gate.origin && u.maxConnections === gate.max) {
+        gate.waitMs = u.queueTimeoutMs
+        continue
+      }
+      this.#gates.delete(name)
+      gate.retire().catch(() => {})
     }
   }
 
   get origins (): string[] {
-    return [...this.#pools.keys()]
+    return [...this.#gates.values()].map(g => g.origin)
   }
 
   async close (): Promise<void> {
-    const pools = [...this.#pools.values()]
-    this.#pools.clear()
-    await Promise.all(pools.map(p => p.close()))
+    const gates = [...this.#gates.values()]
+    this.#gates.clear()
+    await Promise.all(gates.map(g => g.retire()))
   }
 
   destroy (): void {
-    for (const pool of this.#pools.values()) pool.destroy().catch(() => {})
-    this.#pools.clear()
+    for (const gate of this.#gates.values()) gate.destroy()
+    this.#gates.clear()
   }
 }

@@ -178,7 +178,7 @@ export class Shadows extends EventEmitter {
   }
 
   #send (u: Upstream, path: string, method: string, headers: string[], body: Buffer | null, into: Capture): void {
-    this.pools.get(u).request({
+    this.pools.get(u).pool.request({
       origin: u.origin, path, method: method as Dispatcher.HttpMethod, headers, body, headersTimeout: u.timeoutMs, bodyTimeout: u.bodyTimeoutMs
     }).then(res => {
       const raw: string[] = []

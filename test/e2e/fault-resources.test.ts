@@ -152,7 +152,8 @@ t.test('1,000 clients that abort mid-request: the upstream exchange is abandoned
   })
   const conns = watchConnections(slow.server)
   const legacy = await upstream(t, 'legacy')
-  const p = await proxy(t, routes({ legacy: legacy.url, new: slow.url, weight: 100 }))
+  // 100 requests in flight at once: above the default maxConnections (64)
+  const p = await proxy(t, routes({ legacy: legacy.url, new: slow.url, weight: 100 }).replace(`url: ${slow.url}\n`, `url: ${slow.url}\n    maxConnections: 100\n`))
   const handles = tcpSocketHandles()
   const head = 'POST /api/orders/upload HTTP/1.1\r\nhost: shop\r\ncontent-type: application/octet-stream\r\ncontent-length: 100000\r\n\r\n'
   for (let batch = 0; batch < 10; batch++) {
@@ -194,7 +195,8 @@ t.test('1,000 clients that abort mid-response: the upstream stream is abandoned 
   })
   const conns = watchConnections(dribble.server)
   const legacy = await upstream(t, 'legacy')
-  const p = await proxy(t, routes({ legacy: legacy.url, new: dribble.url, weight: 100 }))
+  // 100 responses in flight at once: above the default maxConnections (64)
+  const p = await proxy(t, routes({ legacy: legacy.url, new: dribble.url, weight: 100 }).replace(`url: ${dribble.url}\n`, `url: ${dribble.url}\n    maxConnections: 100\n`))
   const handles = tcpSocketHandles()
   let firstChunks = 0
   for (let batch = 0; batch < 10; batch++) {

@@ -380,3 +380,16 @@ t.test('server.state.redis: a Redis URL, never echoing its password', async t =>
   t.strictSame(errors(`server:\n  state: {}\n${BASE}`).length, 1, 'redis is required')
   t.strictSame(errors(`server:\n  state:\n    redis: { url: "unix:///run/redis.sock", keyPrefix: "shop:" }\n${BASE}`), [])
 })
+
+t.test('upstream maxConnections and queueTimeout', async t => {
+  const upstream = (extra: string): string => BASE.replace('url: http://orders.internal:3000', `url: http://orders.internal:3000\n${extra}`)
+  t.strictSame(errors(upstream('    maxConnections: 0\n    queueTimeout: 5')), [
+    'routes.yaml:6:21 maxConnections must be between 1 and 65536',
+    'routes.yaml:7:19 queueTimeout must be a duration with a unit, such as 250ms, 10s, 5m or 1h'
+  ])
+  t.strictSame(errors(upstream('    maxConnections: 2.5\n    queueTimeout: 1000h')), [
+    'routes.yaml:6:21 maxConnections must be an integer',
+    'routes.yaml:7:19 queueTimeout must be more than 0 and at most 596h'
+  ])
+  t.strictSame(errors(upstream('    maxConnections: 4\n    queueTimeout: 250ms')), [])
+})

@@ -39,8 +39,8 @@ t.test('the example of DESIGN.md parses into the exact Config, defaults filled i
       underscoreHeaders: 'drop'
     },
     upstreams: upstreams([
-      { name: 'monolith', origin: 'http://monolith.internal:8080', basePath: '', host: 'monolith.internal:8080', timeoutMs: 30_000, bodyTimeoutMs: 300_000, preserveHost: false },
-      { name: 'orders-svc', origin: 'http://orders.internal:3000', basePath: '', host: 'orders.internal:3000', timeoutMs: 10_000, bodyTimeoutMs: 300_000, preserveHost: false }
+      { name: 'monolith', origin: 'http://monolith.internal:8080', basePath: '', host: 'monolith.internal:8080', timeoutMs: 30_000, bodyTimeoutMs: 300_000, preserveHost: false, maxConnections: 64, queueTimeoutMs: 10_000 },
+      { name: 'orders-svc', origin: 'http://orders.internal:3000', basePath: '', host: 'orders.internal:3000', timeoutMs: 10_000, bodyTimeoutMs: 300_000, preserveHost: false, maxConnections: 64, queueTimeoutMs: 10_000 }
     ]),
     default: 'monolith',
     contexts: [{
@@ -86,7 +86,7 @@ t.test('a minimal config gets every default', async t => {
       underscoreHeaders: 'drop',
       state: null
     },
-    upstreams: upstreams([{ name: 'app', origin: 'http://app', basePath: '', host: 'app', timeoutMs: 30_000, bodyTimeoutMs: 300_000, preserveHost: false }]),
+    upstreams: upstreams([{ name: 'app', origin: 'http://app', basePath: '', host: 'app', timeoutMs: 30_000, bodyTimeoutMs: 300_000, preserveHost: false, maxConnections: 64, queueTimeoutMs: 10_000 }]),
     default: 'app',
     contexts: []
   })
@@ -110,6 +110,8 @@ upstreams:
     timeout: 250ms
     bodyTimeout: 1h
     preserveHost: true
+    maxConnections: 8
+    queueTimeout: 1.5s
   next: { url: "http://[::1]:3000" }
 default: legacy
 contexts:
@@ -152,8 +154,8 @@ contexts:
     state: { redis: { url: 'rediss://strangler:pw@redis.example.com:6380/2', keyPrefix: 'shop:' } }
   })
   t.strictSame(config.upstreams, upstreams([
-    { name: 'legacy', origin: 'https://legacy.example.com:443', basePath: '/base/v1', host: 'legacy.example.com:443', timeoutMs: 250, bodyTimeoutMs: 3_600_000, preserveHost: true },
-    { name: 'next', origin: 'http://[::1]:3000', basePath: '', host: '[::1]:3000', timeoutMs: 30_000, bodyTimeoutMs: 300_000, preserveHost: false }
+    { name: 'legacy', origin: 'https://legacy.example.com:443', basePath: '/base/v1', host: 'legacy.example.com:443', timeoutMs: 250, bodyTimeoutMs: 3_600_000, preserveHost: true, maxConnections: 8, queueTimeoutMs: 1500 },
+    { name: 'next', origin: 'http://[::1]:3000', basePath: '', host: '[::1]:3000', timeoutMs: 30_000, bodyTimeoutMs: 300_000, preserveHost: false, maxConnections: 64, queueTimeoutMs: 10_000 }
   ]))
   t.strictSame(config.contexts, [
     {

@@ -9,6 +9,8 @@ const at = (basePath: string): Upstream => ({
   host: 'svc',
   timeoutMs: 30000,
   bodyTimeoutMs: 30000,
+  maxConnections: 64,
+  queueTimeoutMs: 10000,
   preserveHost: false,
 })
 
