@@ -385,7 +385,7 @@ t.test('upstream maxConnections and queueTimeout', async t => {
   const upstream = (extra: string): string => BASE.replace('url: http://orders.internal:3000', `url: http://orders.internal:3000\n${extra}`)
   t.strictSame(errors(upstream('    maxConnections: 0\n    queueTimeout: 5')), [
     'routes.yaml:6:21 maxConnections must be between 1 and 65536',
-    'routes.yaml:7:19 queueTimeout must be a duration with a unit, such as 250ms, 10s, 5m or 1h'
+    'routes.yaml:7:19 queueTimeout must be a duration with a unit, such as 250ms, 10s, 5m, 1h or 1h30m'
   ])
   t.strictSame(errors(upstream('    maxConnections: 2.5\n    queueTimeout: 1000h')), [
     'routes.yaml:6:21 maxConnections must be an integer',
