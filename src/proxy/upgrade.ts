@@ -1,7 +1,8 @@
 import type { IncomingMessage } from 'node:http'
+import http from 'node:http'
+import https from 'node:https'
 import net from 'node:net'
 import type { Duplex } from 'node:stream'
-import tls from 'node:tls'
 import { errorBody, type ErrorDef } from '../errors.ts'
 import type { Upstream } from '../types.ts'
 import { classify, type ForwardObserver } from './forward.ts'
@@ -26,46 +27,73 @@ function rawError (socket: Duplex, e: ErrorDef): void {
 
 export { rawError as rejectUpgrade }
 
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer'])
+
+/** A status line and header fields as they go to the client. */
+function head (status: string, raw: readonly string[], extra: string): string {
+  let text = `HTTP/1.1 ${status}\r\n`
+  for (let i = 0; i < raw.length; i += 2) text += `${raw[i]}: ${raw[i + 1]}\r\n`
+  return `${text}${extra}\r\n`
+}
+
 /**
- * Proxies an HTTP Upgrade (WebSocket) as a byte tunnel: the upgrade request is
- * written to the upstream with the same headers an HTTP request would carry, and
- * from then on bytes flow both ways untouched. The side is chosen once, when the
+ * Proxies an HTTP Upgrade (WebSocket): the upgrade request goes to the upstream
+ * with the same headers an HTTP request would carry, and only once the upstream
+ * answers 101 do bytes flow both ways untouched. Any other answer is relayed as
+ * an ordinary response that closes the connection: what the client sends after
+ * it never reaches the upstream unrouted. The side is chosen once, when the
  * connection opens; a later rollback does not move an open connection.
  */
-export function tunnel (req: IncomingMessage, client: Duplex, head: Buffer, t: Tunnel, observer: ForwardObserver, open: Set<Duplex>): void {
+export function tunnel (req: IncomingMessage, client: Duplex, early: Buffer, t: Tunnel, observer: ForwardObserver, open: Set<Duplex>): void {
   const url = new URL(t.upstream.origin)
-  const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80)
-  const upstream = url.protocol === 'https:'
-    ? tls.connect({ host: url.hostname, port, servername: net.isIP(url.hostname) === 0 ? url.hostname : undefined })
-    : net.connect({ host: url.hostname, port })
+  const tls = url.protocol === 'https:'
+  const up = (tls ? https : http).request({
+    host: url.hostname,
+    port: Number(url.port) || (tls ? 443 : 80),
+    servername: tls && net.isIP(url.hostname) === 0 ? url.hostname : undefined,
+    method: req.method ?? 'GET',
+    path: t.path,
+    headers: [...t.headers, 'connection', 'upgrade', 'upgrade', String(req.headers.upgrade)],
+    agent: false,
+    timeout: t.upstream.timeoutMs
+  })
   let answered = false
-  upstream.setTimeout(t.upstream.timeoutMs, () => upstream.destroy(Object.assign(new Error('upstream timeout'), { code: 'ETIMEDOUT' })))
-  upstream.once(url.protocol === 'https:' ? 'secureConnect' : 'connect', () => {
-    let text = `${req.method ?? 'GET'} ${t.path} HTTP/1.1\r\n`
-    for (let i = 0; i < t.headers.length; i += 2) text += `${t.headers[i]}: ${t.headers[i + 1]}\r\n`
-    text += `connection: upgrade\r\nupgrade: ${String(req.headers.upgrade)}\r\n\r\n`
-    upstream.write(text)
-    if (head.length > 0) upstream.write(head)
-    client.pipe(upstream)
-  })
-  upstream.once('data', () => {
-    answered = true
-    upstream.setTimeout(0)
-  })
-  upstream.pipe(client)
   open.add(client)
   client.once('close', () => {
     open.delete(client)
-    upstream.destroy()
+    up.destroy()
   })
-  client.on('error', () => upstream.destroy())
-  upstream.on('error', (err: NodeJS.ErrnoException) => {
+  client.on('error', () => up.destroy())
+  up.on('timeout', () => up.destroy(Object.assign(new Error('upstream timeout'), { code: 'ETIMEDOUT' })))
+  up.on('upgrade', (res, socket, rest) => {
+    answered = true
+    socket.setTimeout(0)
+    client.write(head(`101 ${res.statusMessage ?? 'Switching Protocols'}`, res.rawHeaders, ''))
+    if (rest.length > 0) client.write(rest)
+    if (early.length > 0) socket.write(early)
+    socket.on('error', () => client.destroy())
+    socket.once('close', () => client.destroy())
+    socket.pipe(client)
+    client.pipe(socket)
+  })
+  up.on('response', res => {
+    answered = true
+    const kept: string[] = []
+    for (let i = 0; i < res.rawHeaders.length; i += 2) {
+      if (!HOP_BY_HOP.has(res.rawHeaders[i].toLowerCase())) kept.push(res.rawHeaders[i], res.rawHeaders[i + 1])
+    }
+    // The body as Node decoded it, ending with the connection when no Content-Length framed it.
+    client.write(head(`${res.statusCode ?? 502} ${res.statusMessage ?? ''}`, kept, 'connection: close\r\n'))
+    client.resume()
+    res.on('data', (c: Buffer) => client.write(c))
+    res.once('end', () => client.end())
+    res.once('error', () => client.destroy())
+  })
+  up.on('error', (err: NodeJS.ErrnoException) => {
     const { reason, error } = classify(err)
     observer.upstreamError(t.context, t.side, reason)
     if (answered) client.destroy()
-    else {
-      upstream.unpipe(client)
-      rawError(client, error)
-    }
+    else rawError(client, error)
   })
+  up.end()
 }

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import WebSocket, { WebSocketServer } from 'ws'
 import { proxy, routes, upstream } from '../helpers.ts'
+import { ok, scriptedUpstream } from '../raw-upstream.ts'
 
 async function wsUpstream (t: Test, name: string): Promise<{ url: string; headers: http.IncomingHttpHeaders[] }> {
   const server = http.createServer()
@@ -51,4 +52,22 @@ t.test('a WebSocket to a refused upstream gets 502; a bad path gets 400', async 
   for await (const chunk of socket) chunks.push(chunk as Buffer)
   t.match(Buffer.concat(chunks).toString(), /^HTTP\/1\.1 400 Bad Request\r\n/)
   t.equal(legacy.seen.length, 0)
+})
+
+t.test('an upgrade the upstream refuses is relayed as an answer that closes the connection: nothing the client sends next reaches the upstream unrouted', async t => {
+  const up = await scriptedUpstream(t, () => ok('no'))
+  const p = await proxy(t, routes({ legacy: up.url, new: up.url, weight: 0 }))
+  const client = net.connect(p.proxyPort, '127.0.0.1')
+  let received = ''
+  client.on('data', (c: Buffer) => {
+    received += c.toString('latin1')
+    // The refusal arrived: the client goes on as if its connection were still HTTP to the proxy.
+    if (received.endsWith('\r\n\r\nno')) client.write('GET /admin/secret HTTP/1.1\r\nHost: shop.example.com\r\nX_Forwarded_For: 6.6.6.6\r\n\r\n')
+  })
+  client.write('GET /api/orders/ws HTTP/1.1\r\nHost: shop.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n')
+  await once(client, 'close')
+  t.match(received, /^HTTP\/1\.1 200 OK\r\n/)
+  t.match(received, /\r\nconnection: close\r\n/i)
+  t.ok(received.endsWith('\r\n\r\nno'), 'the body, then the connection closes')
+  t.strictSame(up.requests.map(r => r.line), ['GET /api/orders/ws HTTP/1.1'], 'the upstream saw the upgrade request only')
 })
