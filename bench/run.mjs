@@ -11,7 +11,7 @@
 // ceiling under wrk. Every process started here is stopped at the end, also on
 // failure or Ctrl-C. Flags (and their environment variables) are in OPTIONS.
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, cpSync } from 'node:fs'
-import { cpus, tmpdir, totalmem } from 'node:os'
+import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
@@ -394,11 +394,12 @@ async function main () {
 
     if (opts.overloadDuration > 0 && (!opts.only || opts.only.includes('overload'))) {
       result.overload = []
-      for (const t of live.filter(x => ['nginx', 'node-undici', 'strangler'].includes(x.key))) {
-        say(`overload: ${t.key}, wrk -t2 -c${opts.overloadConnections} for ${opts.overloadDuration} s`)
-        const o = await overload({ url: t.url, pids: new Set(processTree(t.proc.pid).map(x => x.pid ?? x)), script: join(BENCH, 'lib/mix.lua'), mix: t.mix, upstreamPorts: upstream.ports, seconds: opts.overloadDuration, connections: opts.overloadConnections })
-        result.overload.push({ key: t.key, label: t.label, ...o })
-        say(`overload: ${t.key} p50 ${o.p50Ms.toFixed(1)} ms, p99 ${o.p99Ms.toFixed(1)} ms, max ${o.maxMs.toFixed(0)} ms, ${o.over10s} over 10 s, ${o.upstreamConnections} upstream connections, accept queues up to ${o.upstreamAcceptQueue} (upstream) and ${o.proxyAcceptQueue} (proxy), ${o.listenOverflows} listen overflows`)
+      // Each target twice: as the issue ran it, then with wrk on a core of its own.
+      for (const pin of availableParallelism() > 1 ? [false, true] : [false]) for (const t of live.filter(x => ['nginx', 'node-undici', 'strangler'].includes(x.key))) {
+        say(`overload: ${t.key}, wrk -t2 -c${opts.overloadConnections} for ${opts.overloadDuration} s${pin ? ', target on core 0, wrk on core 1' : ''}`)
+        const o = await overload({ url: t.url, pids: new Set(processTree(t.proc.pid).map(x => x.pid ?? x)), script: join(BENCH, 'lib/mix.lua'), mix: t.mix, upstreamPorts: upstream.ports, seconds: opts.overloadDuration, connections: opts.overloadConnections, pin })
+        result.overload.push({ key: t.key, label: pin ? `${t.label}, pinned` : t.label, ...o })
+        say(`overload: ${t.key}${pin ? ' pinned' : ''} p50 ${o.p50Ms.toFixed(1)} ms, p99 ${o.p99Ms.toFixed(1)} ms, max ${o.maxMs.toFixed(0)} ms, ${o.over10s} over 10 s, ${o.upstreamConnections} upstream connections, accept queues up to ${o.upstreamAcceptQueue} (upstream) and ${o.proxyAcceptQueue} (proxy), ${o.listenOverflows} listen overflows`)
       }
     }
 

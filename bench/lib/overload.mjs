@@ -5,6 +5,7 @@
 // connections wait in the accept queues (Recv-Q of the listening sockets) of
 // the upstream and of the proxy itself.
 import { readFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import { run, sleep } from './procs.mjs'
 
 /**
@@ -41,7 +42,10 @@ function tcpExt (name) {
  * 10 s, the most connections the target held to the upstream, the longest
  * accept queues seen, and the machine's listen-queue overflows meanwhile.
  */
-export async function overload ({ url, pids, script, mix, upstreamPorts, seconds, connections }) {
+export async function overload ({ url, pids, script, mix, upstreamPorts, seconds, connections, pin = false }) {
+  // Pinned: the target on core 0 and wrk alone on core 1, so that wrk's own
+  // threads, starved of CPU, do not add their waiting to every latency.
+  if (pin) for (const pid of pids) await run('taskset', ['-a', '-p', '-c', '0', String(pid)])
   const overflows0 = tcpExt('ListenOverflows')
   let sampling = true
   const side = { connections: 0, upstreamQueue: 0, proxyQueue: 0 }
@@ -55,14 +59,16 @@ export async function overload ({ url, pids, script, mix, upstreamPorts, seconds
   })()
   // wrk's default timeout (2 s) leaves slower answers out of its latencies: the tail is what this row is about.
   const args = ['-t2', `-c${connections}`, `-d${seconds}s`, '--latency', '--timeout', '60s', '-s', script, url, '--', mix, '10000']
-  const r = await run('wrk', args)
+  const r = pin ? await run('taskset', ['-c', '1', 'wrk', ...args]) : await run('wrk', args)
   sampling = false
   await sampler
+  if (pin) for (const pid of pids) await run('taskset', ['-a', '-p', '-c', `0-${availableParallelism() - 1}`, String(pid)])
   const line = r.out.split('\n').find(l => l.startsWith('BENCH_JSON '))
   if (r.code !== 0 || !line) throw new Error(`wrk ${args.join(' ')} failed (${r.code}): ${r.out}${r.err}`)
   const w = JSON.parse(line.slice('BENCH_JSON '.length))
   return {
-    command: `wrk ${args.join(' ')}`,
+    command: `${pin ? 'taskset -c 1 ' : ''}wrk ${args.join(' ')}`,
+    pinned: pin,
     at: new Date().toISOString(),
     loadavg: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
     rps: w.requests / (w.durationUs / 1e6),
