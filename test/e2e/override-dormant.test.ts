@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import { configHash } from '../../src/config/hash.ts'
 import { Strangler, type ReloadResult } from '../../src/main.ts'
-import { admin, proxy, quietLog, tally, upstream } from '../helpers.ts'
+import { admin, proxy, quietLog, tally, upstream, type NamedUpstream } from '../helpers.ts'
 
 const TOKEN = 'dormant-token'
 
@@ -55,6 +55,17 @@ function stateFile (p: { file: string }): Record<string, { weight: number; reaso
 
 async function sides (t: Test) {
   return { legacy: await upstream(t, 'legacy'), next: await upstream(t, 'new') }
+}
+
+/** carts rolled back, then removed from the YAML by a valid reload: its override is dormant. */
+async function rolledBackThenRemoved (t: Test): Promise<{ legacy: NamedUpstream; next: NamedUpstream; yaml: string; p: Awaited<ReturnType<typeof proxy>> }> {
+  const { legacy, next } = await sides(t)
+  const yaml = twoContexts(legacy.url, next.url)
+  const p = await proxy(t, yaml)
+  t.equal((await admin(p, 'POST', '/contexts/carts/rollback', { token: TOKEN })).status, 200)
+  writeFileSync(p.file, withoutCarts(yaml))
+  t.equal((await p.reload('admin')).ok, true)
+  return { legacy, next, yaml, p }
 }
 
 t.test('a rollback survives the config file being rewritten in place with a pause in the middle', async t => {
@@ -114,12 +125,7 @@ t.test('an override whose context is removed stays dormant, across a restart, an
 })
 
 t.test('a dormant override is dropped when its context comes back with another YAML', async t => {
-  const { legacy, next } = await sides(t)
-  const yaml = twoContexts(legacy.url, next.url)
-  const p = await proxy(t, yaml)
-  t.equal((await admin(p, 'POST', '/contexts/carts/rollback', { token: TOKEN })).status, 200)
-  writeFileSync(p.file, withoutCarts(yaml))
-  t.equal((await p.reload('admin')).ok, true)
+  const { legacy, next, yaml, p } = await rolledBackThenRemoved(t)
   t.equal(p.overrides.dormant().length, 1)
 
   writeFileSync(p.file, twoContexts(legacy.url, next.url, 90))
@@ -134,12 +140,7 @@ t.test('a dormant override is dropped when its context comes back with another Y
 })
 
 t.test('an operator clears a dormant override through the API', async t => {
-  const { legacy, next } = await sides(t)
-  const yaml = twoContexts(legacy.url, next.url)
-  const p = await proxy(t, yaml)
-  t.equal((await admin(p, 'POST', '/contexts/carts/rollback', { token: TOKEN })).status, 200)
-  writeFileSync(p.file, withoutCarts(yaml))
-  t.equal((await p.reload('admin')).ok, true)
+  const { legacy, next, yaml, p } = await rolledBackThenRemoved(t)
 
   const cleared = await admin(p, 'DELETE', '/contexts/carts/override', { token: TOKEN })
   t.equal(cleared.status, 200)
