@@ -172,3 +172,13 @@ t.test('without OTEL_EXPORTER_OTLP_ENDPOINT no OpenTelemetry SDK module is loade
   t.ok((await loaded({ OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url })).some(f => f.includes('/@opentelemetry/sdk-trace-base/')), 'the probe sees the SDK when tracing is on')
   t.strictSame(await loaded({}), [])
 })
+
+t.test('with server.workers each worker traces its requests and exports them when it drains', async t => {
+  const otlp = await collector(t)
+  const up = await scriptedUpstream(t, () => ok())
+  const p = await serve(t, routes({ legacy: up.url, new: up.url, weight: 0, server: '  workers: 2' }), { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url })
+  for (let i = 0; i < 4; i++) t.equal((await get(`${p.base}/api/orders/${i}`, { headers: { connection: 'close' } })).status, 200)
+  await p.stop()
+  t.strictSame(otlp.spans.map(s => s.attributes['url.path']).sort(), ['/api/orders/0', '/api/orders/1', '/api/orders/2', '/api/orders/3'])
+  t.strictSame(up.requests.map(r => traceparentOf(r)[0].split('-')[2]).sort(), otlp.spans.map(s => s.spanId).sort())
+})
