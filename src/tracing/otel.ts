@@ -15,7 +15,15 @@ import type { Decision } from '../routing/decide.ts'
 import type { Upstream } from '../types.ts'
 import { OtlpJsonExporter, otlpOptions } from './otlp.ts'
 
-const { version } = createRequire(import.meta.url)('../../package.json') as { version: string }
+/** package.json is two folders up from src/tracing and dist/tracing; a copied dist (bench/) may have none. */
+function packageVersion (): string {
+  try {
+    return (createRequire(import.meta.url)('../../package.json') as { version: string }).version
+  } catch {
+    return 'unknown'
+  }
+}
+const version = packageVersion()
 const propagator = new W3CTraceContextPropagator()
 
 /** Replaces any traceparent/tracestate among `headers` (undici's flat array) by those of `ctx`. */
