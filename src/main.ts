@@ -20,6 +20,7 @@ import { mergeRows, Metrics } from './metrics.ts'
 import { Safety, type Clock } from './safety/safety.ts'
 import type { ProxyObserver } from './proxy/server.ts'
 import { addressOf, DataPlane } from './proxy/plane.ts'
+import { noTracing, tracingFromEnv, type Tracing } from './proxy/tracing.ts'
 import type { Config } from './types.ts'
 
 export interface StartOptions {
@@ -88,7 +89,7 @@ export class Strangler extends EventEmitter {
   lastError: string[] | null = null
   loadedAt = new Date()
 
-  private constructor (readonly opts: StartOptions & { env: Record<string, string | undefined> }, readonly log: Logger, config: Config) {
+  private constructor (readonly opts: StartOptions & { env: Record<string, string | undefined> }, readonly log: Logger, config: Config, tracing: Tracing) {
     super()
     this.#config = config
     const workers = config.server.workers
@@ -99,7 +100,7 @@ export class Strangler extends EventEmitter {
     this.safety = new Safety(() => this.config, this.overrides, log, ctx => this.metrics.guardTrips.labels(ctx).inc(), opts.clock)
     this.safety.configure(config)
     const secret = opts.env.STRANGLER_PREVIEW_SECRET
-    this.local = workers > 1 ? null : new DataPlane(config, this.overrides.weightOf, observe(this.metrics, this.safety), log, secret === undefined || secret === '' ? null : secret)
+    this.local = workers > 1 ? null : new DataPlane(config, this.overrides.weightOf, observe(this.metrics, this.safety), log, secret === undefined || secret === '' ? null : secret, tracing)
     this.fleet = workers > 1 ? new Fleet(config, {}, workers, log) : null
     this.metrics.exportWeights(() => this.config.contexts.map(c => {
       const o = this.overrides.get(c.name)
@@ -133,7 +134,9 @@ export class Strangler extends EventEmitter {
     // ioredis (about 15 MB) is loaded only when the config asks for Redis.
     const { state } = loaded.config.server
     const store = opts.store ?? (state === null ? undefined : new (await import('./admin/redis-store.ts')).RedisStore(state.redis.url, state.redis.keyPrefix, log))
-    const s = new Strangler({ ...opts, env, store }, log, loaded.config)
+    // The OpenTelemetry SDK reads process.env, whatever `env` says; with workers, each traces its own requests.
+    const tracing = loaded.config.server.workers > 1 ? noTracing : await tracingFromEnv(process.env, log)
+    const s = new Strangler({ ...opts, env, store }, log, loaded.config, tracing)
     await s.overrides.restore(loaded.config)
     await s.safety.tick()
     s.safety.start()

@@ -29,6 +29,8 @@ export interface ServerConfig {
   stateFile: string
   /** One log line per proxied request when true. */
   accessLog: boolean
+  /** Keep the query string in the access log's path. */
+  accessLogQuery: boolean
   /** Time in-flight requests get to finish after SIGTERM. */
   drainTimeoutMs: number
   /** Time a client has to send the request headers; then 408. */

@@ -145,9 +145,12 @@ export function talk (port: number, request: string, o: TalkOptions): Promise<Ta
   })
 }
 
-/** A request as the upstream received it, normalised like responses; the proxy's connection policy is left out. */
+/**
+ * A request as the upstream received it, normalised like responses; the proxy's
+ * connection policy and its X-Request-Id (nginx sends none; test/e2e/request-id.test.ts) are left out.
+ */
 export function received (r: UpstreamRequest): string {
-  const lines = r.headers.map(([n, v]) => `${n}: ${v}`).filter(l => !l.toLowerCase().startsWith('connection:'))
+  const lines = r.headers.map(([n, v]) => `${n}: ${v}`).filter(l => !l.toLowerCase().startsWith('connection:') && !l.toLowerCase().startsWith('x-request-id:'))
   const trailers = r.trailers.length === 0 ? '' : ` trailers ${r.trailers.map(([n, v]) => `${n}: ${v}`).join(' | ')}`
   return `${r.line} | ${fields(lines).join(' | ')} || ${JSON.stringify(r.body.toString('latin1'))}${trailers}`
 }

@@ -4,6 +4,8 @@ import { Metrics } from '../metrics.ts'
 import { DataPlane } from '../proxy/plane.ts'
 import type { EffectiveWeight } from '../routing/decide.ts'
 import type { FromWorker, ToWorker } from './messages.ts'
+import { tracingFromEnv } from '../proxy/tracing.ts'
+import type { Config } from '../types.ts'
 
 /**
  * A proxy worker (`server.workers` > 1): the data plane only. The primary owns
@@ -18,6 +20,9 @@ const weightOf: EffectiveWeight = ctx => {
   return weights.get(ctx.name) ?? ctx.weightBp
 }
 let plane: DataPlane | null = null
+const tracing = tracingFromEnv(process.env, log)
+/** The config in force: one that arrives while tracing is still loading is the one the plane starts with. */
+let config: Config | null = null
 
 function send (m: FromWorker): void {
   process.send?.(m)
@@ -38,8 +43,11 @@ process.on('message', (m: ToWorker) => {
     case 'init':
       setWeights(m.weights)
       metrics.setConfig(m.config)
-      plane = new DataPlane(m.config, weightOf, metrics, log, process.env.STRANGLER_PREVIEW_SECRET === undefined || process.env.STRANGLER_PREVIEW_SECRET === '' ? null : process.env.STRANGLER_PREVIEW_SECRET)
-      plane.listen(m.config.server.listen).then(
+      config = m.config
+      void tracing.then(t => {
+        plane = new DataPlane(config as Config, weightOf, metrics, log, process.env.STRANGLER_PREVIEW_SECRET === undefined || process.env.STRANGLER_PREVIEW_SECRET === '' ? null : process.env.STRANGLER_PREVIEW_SECRET, t)
+        return plane.listen(m.config.server.listen)
+      }).then(
         () => send({ t: 'listening', address: (plane as DataPlane).address }),
         (err: Error) => {
           log.error({ err: err.message }, 'proxy worker cannot listen')
@@ -47,6 +55,7 @@ process.on('message', (m: ToWorker) => {
         })
       break
     case 'config':
+      config = m.config
       plane?.setConfig(m.config)
       metrics.setConfig(m.config)
       send({ t: 'ack', id: m.id })

@@ -54,6 +54,7 @@ export const configSchema = {
           }
         },
         accessLog: { type: 'boolean', description: 'One log line per proxied request. Default false.' },
+        accessLogQuery: { type: 'boolean', description: 'Keep the query string in the access log\'s path (it may hold tokens or personal data). Default false.' },
         drainTimeout: { $ref: '#/definitions/duration', description: 'Time in-flight requests get after SIGTERM. Default 30s.' },
         headersTimeout: { $ref: '#/definitions/duration', description: 'Time a client has to send the request headers. Default 30s.' },
         requestTimeout: { $ref: '#/definitions/duration', description: 'Time a client has to send the whole request. Default 5m.' },

@@ -34,6 +34,7 @@ export function buildServer (problems: Problems, value: unknown, baseDir: string
     trustProxy: trustProxyAt(problems, server.trustProxy),
     stateFile: resolve(baseDir, stateFile),
     accessLog: server.accessLog === true,
+    accessLogQuery: server.accessLogQuery === true,
     drainTimeoutMs: durationAt(problems, ['server', 'drainTimeout'], server.drainTimeout, DEFAULT_DRAIN_MS),
     ...timeoutsAt(problems, server.headersTimeout, server.requestTimeout),
     maxHeaderBytes: typeof server.maxHeaderBytes === 'number' ? server.maxHeaderBytes : 16_384,

@@ -6,6 +6,7 @@ import type { Side } from '../types.ts'
 import type { Gate, GatedHandler } from './gate.ts'
 import { clientResponseHeaders } from './headers.ts'
 import type { Capture } from '../shadow/capture.ts'
+import type { RequestTrace } from './tracing.ts'
 
 /** Why an upstream exchange failed: the `reason` label of strangler_upstream_errors_total. */
 export const UPSTREAM_ERROR_REASONS = ['refused', 'reset', 'timeout', 'dns', 'protocol', 'tls', 'queue_timeout', 'other'] as const
@@ -41,6 +42,10 @@ export interface Target {
   fellBack: string | null
   context: string
   side: Side
+  /** The upstream's name (never its address): for logs and spans. */
+  upstream: string
+  /** The request's spans; `untraced` unless tracing is on. */
+  trace: RequestTrace
 }
 
 export function classify (err: NodeJS.ErrnoException): { reason: UpstreamErrorReason; error: ErrorDef } {
@@ -143,6 +148,7 @@ class Exchange implements GatedHandler {
     this.retried = true
     this.target.fellBack = reason
     this.observer.fallback(this.target.context, reason)
+    this.target.trace.fallback(next, reason)
     dispatch(this.res, next, this.observer, this.method, this.replay, this.started)
     return true
   }

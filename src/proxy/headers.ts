@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { BlockList, isIPv6 } from 'node:net'
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) plus those undici refuses to send. */
@@ -6,8 +7,8 @@ const HOP_BY_HOP = new Set([
   'trailer', 'upgrade', 'proxy-authorization', 'expect', 'http2-settings'
 ])
 
-/** The proxy's own request headers: a client can never set them for an upstream. */
-const INTERNAL = new Set(['x-strangler-preview', 'x-strangler-shadow'])
+/** The proxy's own request headers: a client can never set them for an upstream. x-request-id is set after the loop. */
+const INTERNAL = new Set(['x-strangler-preview', 'x-strangler-shadow', 'x-request-id'])
 
 /** Removes the preview cookie from a Cookie header value ('' when nothing else is left). */
 function withoutPreviewCookie (value: string): string {
@@ -33,6 +34,14 @@ export function trustList (entries: readonly string[]): BlockList | null {
 export function isTrusted (list: BlockList | null, address: string | undefined): boolean {
   if (list === null || address === undefined) return false
   return list.check(address, isIPv6(address) ? 'ipv6' : 'ipv4')
+}
+
+/**
+ * The request's id: a trusted peer's X-Request-Id (at most 200 characters), else
+ * a fresh UUID, so that a client cannot pick the id an operator searches logs by.
+ */
+export function requestIdOf (incoming: string | string[] | undefined, trusted: boolean): string {
+  return trusted && typeof incoming === 'string' && incoming !== '' && incoming.length <= 200 ? incoming : randomUUID()
 }
 
 /** `::ffff:10.0.0.1` → `10.0.0.1`: the form X-Forwarded-For readers expect. */
@@ -65,7 +74,7 @@ function connectionTokens (value: string): Set<string> | null {
  * `X_Forwarded_For` as X-Forwarded-For.
  */
 export function upstreamRequestHeaders (
-  raw: readonly string[], host: string, peer: string | undefined, trusted: boolean, preserveHost: boolean, dropUnderscores: boolean
+  raw: readonly string[], host: string, peer: string | undefined, trusted: boolean, preserveHost: boolean, dropUnderscores: boolean, requestId: string
 ): string[] {
   const out: string[] = []
   let clientHost = ''
@@ -108,7 +117,7 @@ export function upstreamRequestHeaders (
   )
   // An HTTP/1.0 request may have no Host: then there is no X-Forwarded-Host to send, not an empty one.
   if (xfHost !== '' || clientHost !== '') out.push('x-forwarded-host', xfHost === '' ? clientHost : xfHost)
-  out.push('x-forwarded-proto', xfProto === '' ? 'http' : xfProto)
+  out.push('x-forwarded-proto', xfProto === '' ? 'http' : xfProto, 'x-request-id', requestId)
   return out
 }
 

@@ -10,9 +10,10 @@ import { createProxyServer, type ProxyObserver, type Snapshot } from './server.t
 import { UpstreamPools } from './upstreams.ts'
 import { Shadows } from '../shadow/shadows.ts'
 import { previewer } from '../routing/preview.ts'
+import { noTracing, type Tracing } from './tracing.ts'
 
 export function snapshotOf (config: Config): Snapshot {
-  return Object.freeze({ table: compileTable(config), trust: trustList(config.server.trustProxy), accessLog: config.server.accessLog, maxBodyBytes: config.server.maxBodyBytes, dropUnderscores: config.server.underscoreHeaders === 'drop' })
+  return Object.freeze({ table: compileTable(config), trust: trustList(config.server.trustProxy), accessLog: config.server.accessLog, accessLogQuery: config.server.accessLogQuery, maxBodyBytes: config.server.maxBodyBytes, dropUnderscores: config.server.underscoreHeaders === 'drop' })
 }
 
 export function addressOf (server: http.Server): string {
@@ -32,8 +33,8 @@ export class DataPlane {
   readonly tunnels: Set<Duplex>
   readonly shadows: Shadows
 
-  /** `previewSecret`: STRANGLER_PREVIEW_SECRET; null turns preview tokens off. */
-  constructor (config: Config, weightOf: EffectiveWeight, observer: ProxyObserver, log: Logger, previewSecret: string | null) {
+  /** `previewSecret`: STRANGLER_PREVIEW_SECRET; null turns preview tokens off. `tracing` is closed by drain(). */
+  constructor (config: Config, weightOf: EffectiveWeight, observer: ProxyObserver, log: Logger, previewSecret: string | null, private readonly tracing: Tracing = noTracing) {
     this.#snapshot = snapshotOf(config)
     this.shadows = new Shadows(this.pools, observer)
     const { server, tunnels } = createProxyServer(config.server, {
@@ -44,6 +45,7 @@ export class DataPlane {
       pools: this.pools,
       observer,
       log,
+      tracing,
       draining: () => this.#draining
     })
     this.server = server
@@ -93,5 +95,7 @@ export class DataPlane {
     this.server.closeAllConnections()
     await closed
     this.pools.destroy()
+    // The spans of the last responses are still buffered.
+    await this.tracing.close()
   }
 }

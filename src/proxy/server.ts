@@ -7,8 +7,9 @@ import { decide, type EffectiveWeight, type Preview } from '../routing/decide.ts
 import type { RoutingTable } from '../routing/table.ts'
 import { forward, forwardHeld, sendError, type ForwardObserver, type Target } from './forward.ts'
 import { forwardPath } from '../routing/rewrite.ts'
-import type { Capture } from '../shadow/capture.ts'
-import { isTrusted, upstreamRequestHeaders } from './headers.ts'
+import { isTrusted, requestIdOf, upstreamRequestHeaders } from './headers.ts'
+import { logAccess } from './access-log.ts'
+import { untraced, type RequestTrace, type Tracing } from './tracing.ts'
 import { wait, type Pipeline } from './pipeline.ts'
 import { rejectUpgrade, tunnel } from './upgrade.ts'
 import type { UpstreamPools } from './upstreams.ts'
@@ -31,6 +32,7 @@ export interface Snapshot {
   table: RoutingTable
   trust: BlockList | null
   accessLog: boolean
+  accessLogQuery: boolean
   /** 0: no limit. */
   maxBodyBytes: number
   /** server.underscoreHeaders is drop. */
@@ -65,6 +67,8 @@ export interface ProxyDeps {
   pools: UpstreamPools
   observer: ProxyObserver
   log: Logger
+  /** noTracing unless OpenTelemetry is configured. */
+  tracing: Tracing
   /** True while shutting down: responses then close their connection. */
   draining: () => boolean
 }
@@ -133,14 +137,13 @@ export function createProxyServer (limits: ServerConfig, deps: ProxyDeps): { ser
       return
     }
     const trusted = isTrusted(snap.trust, req.socket.remoteAddress)
-    const capture = d.side === 'legacy' && d.context?.context.shadow != null && deps.shadows !== null
-      ? deps.shadows.start(d.context, req, d.canonicalPath, d.query, (u: Upstream) => upstreamRequestHeaders(req.rawHeaders, u.host, req.socket.remoteAddress, trusted, u.preserveHost, snap.dropUnderscores))
-      : null
-    const target = targetFor(upstream, d.path, d.label, d.side, req, trusted, snap, capture)
-    if (snap.accessLog) {
-      const started = performance.now()
-      res.once('close', () => log.info({ method: req.method, url: req.url, status: res.statusCode, context: d.label, side: target.fellBack === null ? d.side : 'legacy', fallback: target.fellBack ?? undefined, ms: Math.round(performance.now() - started) }, 'request'))
+    const requestId = requestIdOf(req.headers['x-request-id'], trusted)
+    const target = targetFor(upstream, d.path, d.label, d.side, req, trusted, snap, requestId, untraced)
+    const trace = target.trace = deps.tracing.request(req, res, d, target, requestId)
+    if (d.side === 'legacy' && d.context?.context.shadow != null && deps.shadows !== null) {
+      target.capture = deps.shadows.start(d.context, req, d.canonicalPath, d.query, (u: Upstream) => upstreamRequestHeaders(req.rawHeaders, u.host, req.socket.remoteAddress, trusted, u.preserveHost, snap.dropUnderscores, requestId), trace)
     }
+    if (snap.accessLog) logAccess(log, req, res, d, target, requestId, snap.accessLogQuery)
     const fb = d.side === 'new' ? d.context?.context.fallback ?? null : null
     if (fb === null || d.context === null || !fb.methods.includes(req.method as string)) {
       forward(req, res, target, observer)
@@ -154,27 +157,29 @@ export function createProxyServer (limits: ServerConfig, deps: ProxyDeps): { ser
       return
     }
     const legacy = d.context.legacy
-    target.fallback = targetFor(legacy, forwardPath(legacy, d.context.rewrite.legacy, d.canonicalPath, d.query), d.label, 'legacy', req, trusted, snap, null)
+    target.fallback = targetFor(legacy, forwardPath(legacy, d.context.rewrite.legacy, d.canonicalPath, d.query), d.label, 'legacy', req, trusted, snap, requestId, trace)
     target.fallbackOn5xx = fb.on5xx
     if (held) forwardHeld(req, res, target, observer)
     else forward(req, res, target, observer)
   }
 
-  function targetFor (upstream: Upstream, path: string, label: string, side: Side, req: IncomingMessage, trusted: boolean, snap: Snapshot, capture: Capture | null): Target {
+  function targetFor (upstream: Upstream, path: string, label: string, side: Side, req: IncomingMessage, trusted: boolean, snap: Snapshot, requestId: string, trace: RequestTrace): Target {
     return {
       gate: pools.get(upstream),
       origin: upstream.origin,
       path,
-      capture,
+      capture: null,
       fallback: null,
       fallbackOn5xx: false,
       fellBack: null,
-      headers: upstreamRequestHeaders(req.rawHeaders, upstream.host, req.socket.remoteAddress, trusted, upstream.preserveHost, snap.dropUnderscores),
+      headers: upstreamRequestHeaders(req.rawHeaders, upstream.host, req.socket.remoteAddress, trusted, upstream.preserveHost, snap.dropUnderscores, requestId),
       headersTimeout: upstream.timeoutMs,
       bodyTimeout: upstream.bodyTimeoutMs,
       maxBodyBytes: snap.maxBodyBytes,
       context: label,
-      side
+      side,
+      upstream: upstream.name,
+      trace
     }
   }
 
@@ -188,10 +193,11 @@ export function createProxyServer (limits: ServerConfig, deps: ProxyDeps): { ser
       return
     }
     const { upstream } = d
+    const trusted = isTrusted(snap.trust, req.socket.remoteAddress)
     tunnel(req, socket, head, {
       upstream,
       path: d.path,
-      headers: upstreamRequestHeaders(req.rawHeaders, upstream.host, req.socket.remoteAddress, isTrusted(snap.trust, req.socket.remoteAddress), upstream.preserveHost, snap.dropUnderscores),
+      headers: upstreamRequestHeaders(req.rawHeaders, upstream.host, req.socket.remoteAddress, trusted, upstream.preserveHost, snap.dropUnderscores, requestIdOf(req.headers['x-request-id'], trusted)),
       context: d.label,
       side: d.side
     }, observer, tunnels)

@@ -19,6 +19,8 @@ export interface Decision {
   /** The canonical request path and its query ('' or '?…'), before any rewrite. */
   canonicalPath: string
   query: string
+  /** What picked the side: no context matched, a preview token, the sticky key's bucket, or the weight alone. */
+  by: 'default' | 'preview' | 'sticky' | 'weight'
 }
 
 /** The effective weight of a context in basis points (0–10000): configured, or overridden at run time. */
@@ -43,9 +45,15 @@ export function decide (
   const ctx = matchContext(table, host, method, canonical.path)
   if (ctx === null) {
     const upstream = table.defaultUpstream
-    return { context: null, label: 'default', side: 'legacy', upstream, path: forwardPath(upstream, undefined, canonical.path, canonical.query), canonicalPath: canonical.path, query: canonical.query }
+    return { context: null, label: 'default', side: 'legacy', upstream, path: forwardPath(upstream, undefined, canonical.path, canonical.query), canonicalPath: canonical.path, query: canonical.query, by: 'default' }
   }
-  const side = preview(ctx, headers) ?? pickSide(ctx, weightOf(ctx), ctx.sticky === null ? undefined : stickyKey(ctx.sticky, headers))
+  let side = preview(ctx, headers)
+  let by: Decision['by'] = 'preview'
+  if (side === null) {
+    const key = ctx.sticky === null ? undefined : stickyKey(ctx.sticky, headers)
+    side = pickSide(ctx, weightOf(ctx), key)
+    by = key === undefined ? 'weight' : 'sticky'
+  }
   const upstream = side === 'new' ? ctx.new : ctx.legacy
-  return { context: ctx, label: ctx.name, side, upstream, path: forwardPath(upstream, ctx.rewrite[side], canonical.path, canonical.query), canonicalPath: canonical.path, query: canonical.query }
+  return { context: ctx, label: ctx.name, side, upstream, path: forwardPath(upstream, ctx.rewrite[side], canonical.path, canonical.query), canonicalPath: canonical.path, query: canonical.query, by }
 }

@@ -5,6 +5,7 @@ import { forwardPath } from '../routing/rewrite.ts'
 import type { CompiledContext } from '../routing/table.ts'
 import type { Shadow, Upstream } from '../types.ts'
 import type { UpstreamPools } from '../proxy/upstreams.ts'
+import type { RequestTrace } from '../proxy/tracing.ts'
 import { Capture } from './capture.ts'
 import { compare, endpointOf, fieldPatterns, matchesAny, Noise, resultOf, type Captured, type Difference, type FieldPattern, type Verdict } from './compare.ts'
 
@@ -121,9 +122,10 @@ export class Shadows extends EventEmitter {
   /**
    * For a request legacy is about to serve: decides whether to shadow it, and if
    * so sends it to new and returns the Capture that legacy's answer is fed into.
-   * `headersFor` builds the upstream request headers for a given upstream.
+   * `headersFor` builds the upstream request headers for a given upstream;
+   * each shadow exchange is a span of its own in `trace`.
    */
-  start (ctx: CompiledContext, req: IncomingMessage, path: string, query: string, headersFor: (u: Upstream) => string[]): Capture | null {
+  start (ctx: CompiledContext, req: IncomingMessage, path: string, query: string, headersFor: (u: Upstream) => string[], trace: RequestTrace): Capture | null {
     const shadow = ctx.context.shadow as Shadow
     const method = req.method as string
     if (!shadow.methods.includes(method) || Math.random() * 100 >= shadow.percent) return null
@@ -151,7 +153,7 @@ export class Shadows extends EventEmitter {
     const send = (u: Upstream, side: 'legacy' | 'new', body: Buffer | null, into: Capture): void => {
       const headers = headersFor(u)
       headers.push('x-strangler-shadow', '1')
-      this.#send(u, forwardPath(u, ctx.rewrite[side], path, query), method, headers, body, into)
+      this.#send(u, forwardPath(u, ctx.rewrite[side], path, query), method, headers, body, into, trace.shadow(u, headers))
     }
     if (!withBody) {
       send(ctx.new, 'new', null, capture('next'))
@@ -177,7 +179,7 @@ export class Shadows extends EventEmitter {
     return capture('legacy')
   }
 
-  #send (u: Upstream, path: string, method: string, headers: string[], body: Buffer | null, into: Capture): void {
+  #send (u: Upstream, path: string, method: string, headers: string[], body: Buffer | null, into: Capture, ended: (status: number) => void): void {
     this.pools.get(u).pool.request({
       origin: u.origin, path, method: method as Dispatcher.HttpMethod, headers, body, headersTimeout: u.timeoutMs, bodyTimeout: u.bodyTimeoutMs
     }).then(res => {
@@ -185,9 +187,18 @@ export class Shadows extends EventEmitter {
       for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) raw.push(k, Array.isArray(v) ? v.join(', ') : v)
       into.head(res.statusCode, raw)
       res.body.on('data', (c: Buffer) => into.data(c))
-      res.body.on('end', () => into.end())
-      res.body.on('error', (err: Error) => into.fail(err))
-    }, (err: Error) => into.fail(err))
+      res.body.on('end', () => {
+        ended(res.statusCode)
+        into.end()
+      })
+      res.body.on('error', (err: Error) => {
+        ended(0)
+        into.fail(err)
+      })
+    }, (err: Error) => {
+      ended(0)
+      into.fail(err)
+    })
   }
 
   #compare (ctx: CompiledContext, shadow: Shadow, stats: ContextStats, method: string, path: string, legacy: Captured | null, next: Captured | null, again: Captured | null): void {

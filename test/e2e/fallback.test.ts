@@ -80,7 +80,10 @@ function accessLog (): { log: Logger; requests: (n: number) => Promise<Array<Rec
     log,
     requests: async n => {
       if (requests().length < n) await new Promise<void>(resolve => { waiting = { n, resolve } })
-      return requests().map(({ ms, ...rest }) => { if (typeof ms !== 'number') throw new Error(`ms: ${ms}`); return rest })
+      return requests().map(({ ms, reqId, bytesOut, ...rest }) => {
+        if (typeof ms !== 'number' || typeof reqId !== 'string' || typeof bytesOut !== 'number' || bytesOut === 0) throw new Error(`ms: ${ms}, reqId: ${reqId}, bytesOut: ${bytesOut}`)
+        return rest
+      })
     }
   }
 }
@@ -93,10 +96,10 @@ t.test('a rescued request is visible: the access log names legacy and the fallba
   for (let i = 0; i < 3; i++) t.equal((await get(`${p.base}/api/orders/${i}`)).status, 200)
   t.equal((await get(`${p.base}/elsewhere`)).status, 200)
   t.strictSame(await requests(4), [
-    { level: 30, msg: 'request', method: 'GET', url: '/api/orders/0', status: 200, context: 'orders', side: 'legacy', fallback: 'refused' },
-    { level: 30, msg: 'request', method: 'GET', url: '/api/orders/1', status: 200, context: 'orders', side: 'legacy', fallback: 'refused' },
-    { level: 30, msg: 'request', method: 'GET', url: '/api/orders/2', status: 200, context: 'orders', side: 'legacy', fallback: 'refused' },
-    { level: 30, msg: 'request', method: 'GET', url: '/elsewhere', status: 200, context: 'default', side: 'legacy' }
+    { level: 30, msg: 'request', client: '127.0.0.1', method: 'GET', path: '/api/orders/0', status: 200, bytesIn: 0, context: 'orders', side: 'legacy', fallback: 'refused', upstream: 'monolith' },
+    { level: 30, msg: 'request', client: '127.0.0.1', method: 'GET', path: '/api/orders/1', status: 200, bytesIn: 0, context: 'orders', side: 'legacy', fallback: 'refused', upstream: 'monolith' },
+    { level: 30, msg: 'request', client: '127.0.0.1', method: 'GET', path: '/api/orders/2', status: 200, bytesIn: 0, context: 'orders', side: 'legacy', fallback: 'refused', upstream: 'monolith' },
+    { level: 30, msg: 'request', client: '127.0.0.1', method: 'GET', path: '/elsewhere', status: 200, bytesIn: 0, context: 'default', side: 'legacy', upstream: 'monolith' }
   ])
   const m = (await admin(p, 'GET', '/metrics')).text
   t.strictSame(m.split('\n').filter(l => /^strangler_(requests|fallbacks|upstream_errors)_total\{/.test(l) && !l.endsWith(' 0')).sort(), [
@@ -110,11 +113,11 @@ t.test('a rescued request is visible: the access log names legacy and the fallba
   const on5xx = accessLog()
   const q = await proxy(t, withFallback(legacy.url, failing.url, '{ on5xx: true }').replace('admin: 127.0.0.1:0', 'admin: 127.0.0.1:0\n  accessLog: true'), { log: on5xx.log })
   t.equal((await get(`${q.base}/api/orders`)).status, 200)
-  t.strictSame(await on5xx.requests(1), [{ level: 30, msg: 'request', method: 'GET', url: '/api/orders', status: 200, context: 'orders', side: 'legacy', fallback: '5xx' }])
+  t.strictSame(await on5xx.requests(1), [{ level: 30, msg: 'request', client: '127.0.0.1', method: 'GET', path: '/api/orders', status: 200, bytesIn: 0, context: 'orders', side: 'legacy', fallback: '5xx', upstream: 'monolith' }])
 
   const healthy = await upstream(t, 'new')
   const served = accessLog()
   const r = await proxy(t, withFallback(legacy.url, healthy.url, 'true').replace('admin: 127.0.0.1:0', 'admin: 127.0.0.1:0\n  accessLog: true'), { log: served.log })
   t.equal(JSON.parse((await get(`${r.base}/api/orders`)).body).name, 'new')
-  t.strictSame(await served.requests(1), [{ level: 30, msg: 'request', method: 'GET', url: '/api/orders', status: 200, context: 'orders', side: 'new' }], 'no fallback field when new answered')
+  t.strictSame(await served.requests(1), [{ level: 30, msg: 'request', client: '127.0.0.1', method: 'GET', path: '/api/orders', status: 200, bytesIn: 0, context: 'orders', side: 'new', upstream: 'orders-svc' }], 'no fallback field when new answered')
 })
