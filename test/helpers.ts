@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import os from 'node:os'
@@ -59,8 +59,11 @@ export async function deadPort (): Promise<number> {
   return port
 }
 
+/** A fresh temporary directory, removed when `t` ends (after the servers started in it, whose teardowns run first). */
 export function tempDir (t: Test): string {
-  return mkdtempSync(path.join(os.tmpdir(), `strangler-${t.name.replace(/\W+/g, '-').slice(0, 40)}-`))
+  const dir = mkdtempSync(path.join(os.tmpdir(), `strangler-${t.name.replace(/\W+/g, '-').slice(0, 40)}-`))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
 }
 
 /** Writes `yaml` to routes.yaml in a fresh temporary directory and returns its path. */

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -244,6 +244,7 @@ t.test('parseDuration', async t => {
 
 t.test('loadConfigFile', async t => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'strangler-config-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const write = (name: string, content: string | Buffer): string => {
     const file = path.join(dir, name)
     writeFileSync(file, content)
