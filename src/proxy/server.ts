@@ -27,6 +27,33 @@ function hasOneHost (req: IncomingMessage): boolean {
   return hosts === 1 || (hosts === 0 && req.httpVersionMinor === 0)
 }
 
+const ABSOLUTE_FORM = /^https?:\/\/([^/?#@\s]+)([/?][^#]*)?$/i
+
+/**
+ * An absolute-form request target (`GET http://shop.example.com/api HTTP/1.1`)
+ * made origin-form, as RFC 9112 §3.2.2 has a server do: the target's authority
+ * replaces the Host header, and its path and query are what is routed and
+ * forwarded. Any other target that does not start with `/` is left as it is,
+ * and routing refuses it (400).
+ */
+function toOriginForm (req: IncomingMessage): void {
+  const m = ABSOLUTE_FORM.exec(req.url as string)
+  if (m === null) return
+  const authority = m[1]
+  const rest = m[2] ?? '/'
+  req.url = rest.charCodeAt(0) === 63 ? `/${rest}` : rest
+  const raw = req.rawHeaders
+  let found = false
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i].length === 4 && raw[i].toLowerCase() === 'host') {
+      raw[i + 1] = authority
+      found = true
+    }
+  }
+  if (!found) raw.push('Host', authority)
+  req.headers.host = authority
+}
+
 /** What the proxy reads once per request. Replaced whole on reload, never mutated. */
 export interface Snapshot {
   table: RoutingTable
@@ -122,6 +149,7 @@ export function createProxyServer (limits: ServerConfig, deps: ProxyDeps): { ser
       sendError(res, errors.BAD_REQUEST)
       return
     }
+    if ((req.url as string).charCodeAt(0) !== 47) toOriginForm(req)
     const snap = deps.snapshot()
     const d = decide(snap.table, deps.weightOf, req.method as string, req.url as string, req.headers, deps.preview)
     if (d === null) {
@@ -185,6 +213,7 @@ export function createProxyServer (limits: ServerConfig, deps: ProxyDeps): { ser
 
   function onUpgrade (req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy())
+    if ((req.url as string).charCodeAt(0) !== 47) toOriginForm(req)
     const snap = deps.snapshot()
     const d = decide(snap.table, deps.weightOf, req.method as string, req.url as string, req.headers, deps.preview)
     if (d === null) {

@@ -326,9 +326,16 @@ t.test('every known path-bypass payload: refused, or received by exactly the ups
     ['/api/orders\x00', parser],
     ['/api/orders\x7f', parser],
 
+    // absolute-form (RFC 9112 §3.2.2): made origin-form, routed and forwarded by its path
+    ['http://evil/api/orders', to('orders-svc', '/orders'), 'absolute-form'],
+    ['http://shop.example.com/api/orders', to('orders-svc', '/orders'), 'absolute-form for this very host'],
+    ['HTTP://shop.example.com:80/api/orders?x=/../admin', to('orders-svc', '/orders?x=/../admin'), 'absolute-form with a port and a query'],
+    ['http://shop.example.com/api/%2e%2e/admin', badPath, 'absolute-form is canonicalised like any path'],
+    ['http://shop.example.com', to('legacy', '/'), 'absolute-form without a path'],
+    ['http://user@shop.example.com/api/orders', badPath, 'userinfo: not made origin-form'],
+    ['ftp://shop.example.com/api/orders', badPath, 'not http(s)'],
+
     // not origin-form
-    ['http://evil/api/orders', badPath, 'absolute-form'],
-    ['http://shop.example.com/api/orders', badPath, 'absolute-form for this very host'],
     ['api/orders', parser],
     ['*', badPath],
 
