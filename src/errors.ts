@@ -5,10 +5,12 @@ export interface ErrorDef {
   code: string
   status: number
   message: string
+  /** Seconds for a Retry-After header, when the client should come back. */
+  retryAfter?: number
 }
 
-function def (code: string, status: number, message: string): ErrorDef {
-  return Object.freeze({ code, status, message })
+function def (code: string, status: number, message: string, retryAfter?: number): ErrorDef {
+  return Object.freeze(retryAfter === undefined ? { code, status, message } : { code, status, message, retryAfter })
 }
 
 export const errors = Object.freeze({
@@ -17,7 +19,7 @@ export const errors = Object.freeze({
   BODY_TOO_LARGE: def('STRANGLER_BODY_TOO_LARGE', 413, 'The request body is larger than this proxy accepts (server.maxBodyBytes).'),
   UPSTREAM_UNAVAILABLE: def('STRANGLER_UPSTREAM_UNAVAILABLE', 502, 'The service behind this proxy did not answer.'),
   UPSTREAM_TIMEOUT: def('STRANGLER_UPSTREAM_TIMEOUT', 504, 'The service behind this proxy did not answer in time.'),
-  UPSTREAM_BUSY: def('STRANGLER_UPSTREAM_BUSY', 503, 'The service behind this proxy is busy; retry later.'),
+  UPSTREAM_BUSY: def('STRANGLER_UPSTREAM_BUSY', 503, 'The service behind this proxy is busy; retry later.', 1),
   SHUTTING_DOWN: def('STRANGLER_SHUTTING_DOWN', 503, 'The proxy is shutting down; retry on another instance.')
 })
 

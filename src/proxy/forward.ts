@@ -70,9 +70,9 @@ export function classify (err: NodeJS.ErrnoException): { reason: UpstreamErrorRe
 
 export function sendError (res: ServerResponse, e: ErrorDef): void {
   const body = errorBody(e)
-  res.writeHead(e.status, e === errors.UPSTREAM_BUSY
-    ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'retry-after': '1' }
-    : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
+  const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }
+  if (e.retryAfter !== undefined) headers['retry-after'] = e.retryAfter
+  res.writeHead(e.status, headers)
   res.end(body)
 }
 

@@ -121,8 +121,8 @@ export function upstreamRequestHeaders (
   return out
 }
 
-/** Response headers for the client, hop-by-hop ones removed. undici hands them over as raw bytes. */
-export function clientResponseHeaders (raw: readonly Buffer[]): string[] {
+/** Response headers for the client, hop-by-hop ones removed. undici hands them over as raw bytes; Node's client as strings. */
+export function clientResponseHeaders (raw: readonly Buffer[] | readonly string[]): string[] {
   const out: string[] = []
   let connection: string | null = null
   for (let i = 0; i < raw.length; i += 2) {

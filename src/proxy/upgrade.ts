@@ -6,6 +6,7 @@ import type { Duplex } from 'node:stream'
 import { errorBody, type ErrorDef } from '../errors.ts'
 import type { Upstream } from '../types.ts'
 import { classify, type ForwardObserver } from './forward.ts'
+import { clientResponseHeaders } from './headers.ts'
 import type { Side } from '../types.ts'
 
 export interface Tunnel {
@@ -26,8 +27,6 @@ function rawError (socket: Duplex, e: ErrorDef): void {
 }
 
 export { rawError as rejectUpgrade }
-
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer'])
 
 /** A status line and header fields as they go to the client. */
 function head (status: string, raw: readonly string[], extra: string): string {
@@ -78,12 +77,8 @@ export function tunnel (req: IncomingMessage, client: Duplex, early: Buffer, t: 
   })
   up.on('response', res => {
     answered = true
-    const kept: string[] = []
-    for (let i = 0; i < res.rawHeaders.length; i += 2) {
-      if (!HOP_BY_HOP.has(res.rawHeaders[i].toLowerCase())) kept.push(res.rawHeaders[i], res.rawHeaders[i + 1])
-    }
     // The body as Node decoded it, ending with the connection when no Content-Length framed it.
-    client.write(head(`${res.statusCode ?? 502} ${res.statusMessage ?? ''}`, kept, 'connection: close\r\n'))
+    client.write(head(`${res.statusCode ?? 502} ${res.statusMessage ?? ''}`, clientResponseHeaders(res.rawHeaders), 'connection: close\r\n'))
     client.resume()
     res.on('data', (c: Buffer) => client.write(c))
     res.once('end', () => client.end())
