@@ -114,9 +114,19 @@ export function mapSetCookie (value: string, a: Answers): string {
   return parts.join(';')
 }
 
-/** A response header's value for the client: Location, Content-Location and Set-Cookie mapped, others as they are. `lower` is the lower-cased name. */
+const REFRESH = /^([^;,]*[;,]\s*url\s*=\s*)(.*)$/i
+
+/**
+ * A response header's value for the client: Location, Content-Location,
+ * the URL of Refresh (`5; url=/orders`, as nginx's proxy_redirect) and
+ * Set-Cookie mapped; others as they are. `lower` is the lower-cased name.
+ */
 export function mapAnswerHeader (lower: string, value: string, a: Answers): string {
   if (lower === 'location' || lower === 'content-location') return mapLocation(value, a)
   if (lower === 'set-cookie') return mapSetCookie(value, a)
+  if (lower === 'refresh') {
+    const m = REFRESH.exec(value)
+    return m === null ? value : m[1] + mapLocation(m[2], a)
+  }
   return value
 }

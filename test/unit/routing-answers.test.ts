@@ -186,5 +186,10 @@ t.test('clientResponseHeaders maps every Location, Content-Location and Set-Cook
   t.same(clientResponseHeaders(raw, of({ stripPrefix: '/api/orders', addPrefix: '/orders' })), [
     'LOCATION', '/api/orders/7', 'Set-Cookie', 'a=1; Path=/api/orders', 'set-cookie', 'b=2; Path=/api/orders/x', 'Content-Location', '/api/orders/7', 'X-Other', '/orders/7', 'Link', '</orders/7>; rel=next'
   ])
+  const refresh = (value: string): string => clientResponseHeaders(['Refresh', value], of({ stripPrefix: '/api/orders', addPrefix: '/orders' }))[1]
+  t.equal(refresh('5; url=http://orders.internal:3000/orders/7'), '5; url=/api/orders/7', 'Refresh, as nginx\'s proxy_redirect')
+  t.equal(refresh('0;URL= /orders/7'), '0;URL= /api/orders/7')
+  t.equal(refresh('5'), '5')
+  t.equal(refresh("5; url='/orders/7'"), "5; url='/orders/7'", 'a quoted URL is left')
   t.same(clientResponseHeaders(raw), raw.map(b => b.toString('latin1')), 'no answers: as they came')
 })
