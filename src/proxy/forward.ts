@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { PassThrough, Transform, type TransformCallback } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { errorBody, errors, type ErrorDef } from '../errors.ts'
+import type { Answers } from '../routing/answers.ts'
 import type { Side } from '../types.ts'
 import type { Gate, GatedHandler } from './gate.ts'
 import { clientResponseHeaders } from './headers.ts'
@@ -46,6 +47,8 @@ export interface Target {
   upstream: string
   /** The request's spans; `untraced` unless tracing is on. */
   trace: RequestTrace
+  /** How Location and Set-Cookie map back to the client's paths; null when this side's paths are not rewritten. */
+  answers: Answers | null
 }
 
 export function classify (err: NodeJS.ErrnoException): { reason: UpstreamErrorReason; error: ErrorDef } {
@@ -161,7 +164,7 @@ class Exchange implements GatedHandler {
     }
     this.status = statusCode
     this.target.capture?.head(statusCode, rawHeaders)
-    this.res.writeHead(statusCode, statusText, clientResponseHeaders(rawHeaders))
+    this.res.writeHead(statusCode, statusText, clientResponseHeaders(rawHeaders, this.target.answers))
     // Never a body, whatever Content-Length says (RFC 9110 §6.4.1); undici would fail one that has it.
     if (statusCode === 204 || statusCode === 304) {
       this.finish()

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { BlockList, isIPv6 } from 'node:net'
+import { mapAnswerHeader, type Answers } from '../routing/answers.ts'
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) plus those undici refuses to send. */
 const HOP_BY_HOP = new Set([
@@ -71,16 +72,18 @@ function connectionTokens (value: string): Set<string> | null {
  * Hop-by-hop headers are dropped; Host and X-Forwarded-* are set by the proxy
  * after the client's headers, so a client's Connection header cannot remove them.
  * With `dropUnderscores`, so are names with "_": WSGI, CGI and PHP read
- * `X_Forwarded_For` as X-Forwarded-For.
+ * `X_Forwarded_For` as X-Forwarded-For. `prefix` is the stripPrefix the path
+ * lost, sent as X-Forwarded-Prefix after a trusted peer's ('' for none).
  */
 export function upstreamRequestHeaders (
-  raw: readonly string[], host: string, peer: string | undefined, trusted: boolean, preserveHost: boolean, dropUnderscores: boolean, requestId: string
+  raw: readonly string[], host: string, peer: string | undefined, trusted: boolean, preserveHost: boolean, dropUnderscores: boolean, requestId: string, prefix = ''
 ): string[] {
   const out: string[] = []
   let clientHost = ''
   let xff = ''
   let xfHost = ''
   let xfProto = ''
+  let xfPrefix = ''
   let listed: Set<string> | null = null
   for (let i = 0; i < raw.length; i += 2) {
     if (raw[i].length === 10 && raw[i].toLowerCase() === 'connection') {
@@ -107,6 +110,7 @@ export function upstreamRequestHeaders (
       if (name === 'x-forwarded-for') { xff = xff === '' ? value : `${xff}, ${value}`; continue }
       if (name === 'x-forwarded-host') { if (xfHost === '') xfHost = value; continue }
       if (name === 'x-forwarded-proto') { if (xfProto === '') xfProto = value; continue }
+      if (name === 'x-forwarded-prefix' && prefix !== '') { xfPrefix += joinedPrefix(value); continue }
     }
     out.push(raw[i], value)
   }
@@ -117,12 +121,32 @@ export function upstreamRequestHeaders (
   )
   // An HTTP/1.0 request may have no Host: then there is no X-Forwarded-Host to send, not an empty one.
   if (xfHost !== '' || clientHost !== '') out.push('x-forwarded-host', xfHost === '' ? clientHost : xfHost)
-  out.push('x-forwarded-proto', xfProto === '' ? 'http' : xfProto, 'x-request-id', requestId)
+  out.push('x-forwarded-proto', xfProto === '' ? 'http' : xfProto)
+  if (prefix !== '') out.push('x-forwarded-prefix', xfPrefix + prefix)
+  out.push('x-request-id', requestId)
   return out
 }
 
-/** Response headers for the client, hop-by-hop ones removed. undici hands them over as raw bytes; Node's client as strings. */
-export function clientResponseHeaders (raw: readonly Buffer[] | readonly string[]): string[] {
+/**
+ * A trusted X-Forwarded-Prefix list as one path, as Spring reads it
+ * (`/shop/, /eu` is `/shop/eu`): ours goes after it as a single value, which
+ * Werkzeug's ProxyFix and ASP.NET, reading only the last entry, also understand.
+ */
+function joinedPrefix (value: string): string {
+  let out = ''
+  for (const entry of value.split(',')) {
+    const p = entry.trim().replace(/\/+$/, '')
+    if (p !== '') out += p.charCodeAt(0) === 0x2f ? p : `/${p}`
+  }
+  return out
+}
+
+/**
+ * Response headers for the client, hop-by-hop ones removed; with `answers`,
+ * Location, Content-Location and Set-Cookie mapped back to the client's paths.
+ * undici hands them over as raw bytes; Node's client as strings.
+ */
+export function clientResponseHeaders (raw: readonly Buffer[] | readonly string[], answers: Answers | null = null): string[] {
   const out: string[] = []
   let connection: string | null = null
   for (let i = 0; i < raw.length; i += 2) {
@@ -132,7 +156,8 @@ export function clientResponseHeaders (raw: readonly Buffer[] | readonly string[
       if (lower === 'connection' && connection === null) connection = raw[i + 1].toString('latin1')
       continue
     }
-    out.push(name, raw[i + 1].toString('latin1'))
+    const value = raw[i + 1].toString('latin1')
+    out.push(name, answers === null ? value : mapAnswerHeader(lower, value, answers))
   }
   const listed = connection === null ? null : connectionTokens(connection)
   return listed === null ? out : withoutListed(out, listed)

@@ -4,9 +4,10 @@ import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
 import { errors } from '../errors.ts'
 import { decide, type EffectiveWeight, type Preview } from '../routing/decide.ts'
-import type { RoutingTable } from '../routing/table.ts'
+import type { CompiledContext, RoutingTable } from '../routing/table.ts'
 import { forward, forwardHeld, sendError, type ForwardObserver, type Target } from './forward.ts'
-import { forwardPath } from '../routing/rewrite.ts'
+import { forwardPath, strippedPrefix } from '../routing/rewrite.ts'
+import { answersFor } from '../routing/answers.ts'
 import { isTrusted, requestIdOf, upstreamRequestHeaders } from './headers.ts'
 import { logAccess } from './access-log.ts'
 import { untraced, type RequestTrace, type Tracing } from './tracing.ts'
@@ -166,10 +167,10 @@ export function createProxyServer (limits: ServerConfig, deps: ProxyDeps): { ser
     }
     const trusted = isTrusted(snap.trust, req.socket.remoteAddress)
     const requestId = requestIdOf(req.headers['x-request-id'], trusted)
-    const target = targetFor(upstream, d.path, d.label, d.side, req, trusted, snap, requestId, untraced)
+    const target = targetFor(upstream, d.path, d.label, d.side, req, trusted, snap, requestId, untraced, d.context, d.canonicalPath)
     const trace = target.trace = deps.tracing.request(req, res, d, target, requestId)
     if (d.side === 'legacy' && d.context?.context.shadow != null && deps.shadows !== null) {
-      target.capture = deps.shadows.start(d.context, req, d.canonicalPath, d.query, (u: Upstream) => upstreamRequestHeaders(req.rawHeaders, u.host, req.socket.remoteAddress, trusted, u.preserveHost, snap.dropUnderscores, requestId), trace)
+      target.capture = deps.shadows.start(d.context, req, d.canonicalPath, d.query, (u: Upstream, prefix: string) => upstreamRequestHeaders(req.rawHeaders, u.host, req.socket.remoteAddress, trusted, u.preserveHost, snap.dropUnderscores, requestId, prefix), trace)
     }
     if (snap.accessLog) logAccess(log, req, res, d, target, requestId, snap.accessLogQuery)
     const fb = d.side === 'new' ? d.context?.context.fallback ?? null : null
@@ -185,13 +186,13 @@ export function createProxyServer (limits: ServerConfig, deps: ProxyDeps): { ser
       return
     }
     const legacy = d.context.legacy
-    target.fallback = targetFor(legacy, forwardPath(legacy, d.context.rewrite.legacy, d.canonicalPath, d.query), d.label, 'legacy', req, trusted, snap, requestId, trace)
+    target.fallback = targetFor(legacy, forwardPath(legacy, d.context.rewrite.legacy, d.canonicalPath, d.query), d.label, 'legacy', req, trusted, snap, requestId, trace, d.context, d.canonicalPath)
     target.fallbackOn5xx = fb.on5xx
     if (held) forwardHeld(req, res, target, observer)
     else forward(req, res, target, observer)
   }
 
-  function targetFor (upstream: Upstream, path: string, label: string, side: Side, req: IncomingMessage, trusted: boolean, snap: Snapshot, requestId: string, trace: RequestTrace): Target {
+  function targetFor (upstream: Upstream, path: string, label: string, side: Side, req: IncomingMessage, trusted: boolean, snap: Snapshot, requestId: string, trace: RequestTrace, ctx: CompiledContext | null, canonicalPath: string): Target {
     return {
       gate: pools.get(upstream),
       origin: upstream.origin,
@@ -200,7 +201,8 @@ export function createProxyServer (limits: ServerConfig, deps: ProxyDeps): { ser
       fallback: null,
       fallbackOn5xx: false,
       fellBack: null,
-      headers: upstreamRequestHeaders(req.rawHeaders, upstream.host, req.socket.remoteAddress, trusted, upstream.preserveHost, snap.dropUnderscores, requestId),
+      headers: upstreamRequestHeaders(req.rawHeaders, upstream.host, req.socket.remoteAddress, trusted, upstream.preserveHost, snap.dropUnderscores, requestId, strippedPrefix(ctx?.rewrite[side], canonicalPath)),
+      answers: answersFor(ctx === null ? snap.table.defaultAnswers : ctx.answers[side], req.headers.host, trusted ? req.headers['x-forwarded-host'] : undefined),
       headersTimeout: upstream.timeoutMs,
       bodyTimeout: upstream.bodyTimeoutMs,
       maxBodyBytes: snap.maxBodyBytes,
@@ -226,9 +228,10 @@ export function createProxyServer (limits: ServerConfig, deps: ProxyDeps): { ser
     tunnel(req, socket, head, {
       upstream,
       path: d.path,
-      headers: upstreamRequestHeaders(req.rawHeaders, upstream.host, req.socket.remoteAddress, trusted, upstream.preserveHost, snap.dropUnderscores, requestIdOf(req.headers['x-request-id'], trusted)),
+      headers: upstreamRequestHeaders(req.rawHeaders, upstream.host, req.socket.remoteAddress, trusted, upstream.preserveHost, snap.dropUnderscores, requestIdOf(req.headers['x-request-id'], trusted), strippedPrefix(d.context?.rewrite[d.side], d.canonicalPath)),
       context: d.label,
-      side: d.side
+      side: d.side,
+      answers: answersFor(d.context === null ? snap.table.defaultAnswers : d.context.answers[d.side], req.headers.host, trusted ? req.headers['x-forwarded-host'] : undefined)
     }, observer, tunnels)
   }
 

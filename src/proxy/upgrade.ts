@@ -4,6 +4,7 @@ import https from 'node:https'
 import net from 'node:net'
 import type { Duplex } from 'node:stream'
 import { errorBody, type ErrorDef } from '../errors.ts'
+import type { Answers } from '../routing/answers.ts'
 import type { Upstream } from '../types.ts'
 import { classify, type ForwardObserver } from './forward.ts'
 import { clientResponseHeaders } from './headers.ts'
@@ -16,6 +17,8 @@ export interface Tunnel {
   headers: string[]
   context: string
   side: Side
+  /** How a refusal's Location and Set-Cookie map back (routing/answers.ts). */
+  answers: Answers | null
 }
 
 function rawError (socket: Duplex, e: ErrorDef): void {
@@ -78,7 +81,7 @@ export function tunnel (req: IncomingMessage, client: Duplex, early: Buffer, t: 
   up.on('response', res => {
     answered = true
     // The body as Node decoded it, ending with the connection when no Content-Length framed it.
-    client.write(head(`${res.statusCode ?? 502} ${res.statusMessage ?? ''}`, clientResponseHeaders(res.rawHeaders), 'connection: close\r\n'))
+    client.write(head(`${res.statusCode ?? 502} ${res.statusMessage ?? ''}`, clientResponseHeaders(res.rawHeaders, t.answers), 'connection: close\r\n'))
     client.resume()
     res.on('data', (c: Buffer) => client.write(c))
     res.once('end', () => client.end())

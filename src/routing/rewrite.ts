@@ -23,3 +23,12 @@ export function forwardPath(upstream: Upstream, rewrite: Rewrite | undefined, pa
   if (prefix.charCodeAt(prefix.length - 1) === 0x2f) prefix = prefix.slice(0, -1)
   return prefix + rest + query
 }
+
+/** The stripPrefix that `forwardPath` removes from `path`, for X-Forwarded-Prefix; '' when it removes none. */
+export function strippedPrefix(rewrite: Rewrite | undefined, path: string): string {
+  const strip = rewrite?.stripPrefix
+  if (strip === undefined || strip === '/' || strip.length === 0 || !path.startsWith(strip)) return ''
+  if (path.length === strip.length) return strip
+  const c = path.charCodeAt(strip.length)
+  return c === 0x2f || c === 0x3b ? strip : ''
+}

@@ -1,4 +1,5 @@
 import type { Config, Context, Rewrite, Sticky, Upstream } from '../types.ts'
+import { answerMap, type AnswerMap } from './answers.ts'
 import { bucketPrefix, type BucketPrefix } from './sticky.ts'
 
 /** A context ready for the hot path: upstreams resolved, weight in basis
@@ -13,6 +14,8 @@ export interface CompiledContext {
   readonly new: Upstream
   readonly sticky: Sticky | null
   readonly rewrite: { readonly legacy: Rewrite | undefined; readonly new: Rewrite | undefined }
+  /** How each side's Location and Set-Cookie paths map back; null for a side whose paths are not rewritten. */
+  readonly answers: { readonly legacy: AnswerMap | null; readonly new: AnswerMap | null }
   readonly context: Context
   /** murmur3 state of utf8(name + "\0"): see `bucketAfter`. */
   readonly bucketPrefix: BucketPrefix
@@ -42,6 +45,8 @@ export interface RoutingTable {
   readonly contexts: readonly CompiledContext[]
   readonly byName: ReadonlyMap<string, CompiledContext>
   readonly defaultUpstream: Upstream
+  /** The default upstream's answer map: non-null only when its url has a path. */
+  readonly defaultAnswers: AnswerMap | null
   /** Every prefix but '/', which is `root`. */
   readonly prefixes: ReadonlyMap<string, PrefixEntry>
   readonly root: PrefixEntry | null
@@ -57,14 +62,17 @@ function upstreamNamed(config: Config, name: string, context: string): Upstream 
 }
 
 function compileContext(config: Config, context: Context, index: number): CompiledContext {
+  const legacy = upstreamNamed(config, context.legacy, context.name)
+  const next = upstreamNamed(config, context.new, context.name)
   return Object.freeze({
     name: context.name,
     index,
     weightBp: Math.round(context.weight * 100),
-    legacy: upstreamNamed(config, context.legacy, context.name),
-    new: upstreamNamed(config, context.new, context.name),
+    legacy,
+    new: next,
     sticky: context.sticky,
     rewrite: Object.freeze({ legacy: context.rewrite.legacy, new: context.rewrite.new }),
+    answers: Object.freeze({ legacy: answerMap(legacy, context.rewrite.legacy), new: answerMap(next, context.rewrite.new) }),
     context,
     bucketPrefix: bucketPrefix(context.name),
   })
@@ -156,11 +164,13 @@ export function compileTable(config: Config): RoutingTable {
   }
   if (root !== null) markSole(root)
 
+  const defaultUpstream = upstreamNamed(config, config.default, 'default')
   return Object.freeze({
     config,
     contexts: Object.freeze(contexts),
     byName,
-    defaultUpstream: upstreamNamed(config, config.default, 'default'),
+    defaultUpstream,
+    defaultAnswers: answerMap(defaultUpstream, undefined),
     prefixes,
     root,
     prefixLengths,

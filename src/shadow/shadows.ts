@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events'
 import type { IncomingMessage } from 'node:http'
 import type { Dispatcher } from 'undici'
-import { forwardPath } from '../routing/rewrite.ts'
+import { forwardPath, strippedPrefix } from '../routing/rewrite.ts'
 import type { CompiledContext } from '../routing/table.ts'
 import type { Shadow, Upstream } from '../types.ts'
 import type { UpstreamPools } from '../proxy/upstreams.ts'
@@ -122,10 +122,10 @@ export class Shadows extends EventEmitter {
   /**
    * For a request legacy is about to serve: decides whether to shadow it, and if
    * so sends it to new and returns the Capture that legacy's answer is fed into.
-   * `headersFor` builds the upstream request headers for a given upstream;
+   * `headersFor` builds the upstream request headers for a given upstream and the stripPrefix its path lost;
    * each shadow exchange is a span of its own in `trace`.
    */
-  start (ctx: CompiledContext, req: IncomingMessage, path: string, query: string, headersFor: (u: Upstream) => string[], trace: RequestTrace): Capture | null {
+  start (ctx: CompiledContext, req: IncomingMessage, path: string, query: string, headersFor: (u: Upstream, prefix: string) => string[], trace: RequestTrace): Capture | null {
     const shadow = ctx.context.shadow as Shadow
     const method = req.method as string
     if (!shadow.methods.includes(method) || Math.random() * 100 >= shadow.percent) return null
@@ -151,7 +151,7 @@ export class Shadows extends EventEmitter {
       settle()
     })
     const send = (u: Upstream, side: 'legacy' | 'new', body: Buffer | null, into: Capture): void => {
-      const headers = headersFor(u)
+      const headers = headersFor(u, strippedPrefix(ctx.rewrite[side], path))
       headers.push('x-strangler-shadow', '1')
       this.#send(u, forwardPath(u, ctx.rewrite[side], path, query), method, headers, body, into, trace.shadow(u, headers))
     }

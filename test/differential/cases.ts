@@ -23,6 +23,14 @@ export interface Case {
   expect: Outcome
   /** nginx's, where it differs: README "Where we differ from nginx" says why. */
   nginx?: Outcome
+  /**
+   * The case's path is rewritten: nginx has `location /P/ { proxy_pass UPSTREAM<uri>; }`
+   * (default `proxy_redirect`, `X-Forwarded-Prefix /P`), strangler-proxy
+   * `rewrite: { legacy: { stripPrefix: /P, addPrefix: <uri without its last /> } }`.
+   */
+  uri?: string
+  /** Why nginx's outcome differs, for a case with `uri`. */
+  note?: string
 }
 
 const H = 'Host: h.example\r\n'
@@ -30,6 +38,15 @@ const ok = (body = 'ok', extra = ''): string => `HTTP/1.1 200 OK\r\ncontent-leng
 const get = (extra = ''): string => `GET /P/x HTTP/1.1\r\n${H}${extra}\r\n`
 /** The 2001 small headers of one case as the upstream line lists them (sorted by name, as test/wire.ts does). */
 const MANY = [...Array.from({ length: 2000 }, (_, i) => `x${i}: ${i}`), 'x-last: 1'].sort((a, b) => a.slice(0, a.indexOf(':')).localeCompare(b.slice(0, b.indexOf(':')))).join(' | ')
+
+/** A redirect built as frameworks build one: an absolute URL from the Host the upstream was sent. */
+const answer = (location: (host: string) => string, extra: (host: string) => string = () => ''): ((req: UpstreamRequest) => string) => req => {
+  const host = req.headers.find(([n]) => n.toLowerCase() === 'host')?.[1] ?? ''
+  return `HTTP/1.1 302 Found\r\nlocation: ${location(host)}\r\n${extra(host)}content-length: 0\r\n\r\n`
+}
+/** What the upstream receives for `GET /P/x` through the rewrite /P/ → /orders/. */
+const ORDERS_X = [`GET /orders/x HTTP/1.1 | host: UP | x-forwarded-for: 127.0.0.1 | x-forwarded-host: h.example | x-forwarded-prefix: /P | x-forwarded-proto: http || ""`]
+const answered = (fields: string): Outcome => ({ client: [`HTTP/1.1 302 Found | content-length: 0 | ${fields} || length ""`], open: true, upstream: ORDERS_X })
 
 /** The corpus; README "Where we differ from nginx" explains every `nginx:` outcome. */
 export const cases: Case[] = [
@@ -117,6 +134,22 @@ export const cases: Case[] = [
     nginx: { client: [`HTTP/1.1 101 Switching Protocols | sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo= | upgrade: websocket ||`], open: false, upstream: [`GET /P/ws HTTP/1.1 | host: UP | sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ== | sec-websocket-version: 13 | upgrade: websocket | x-forwarded-for: 127.0.0.1 | x-forwarded-host: h.example | x-forwarded-proto: http || ""`] } },
   { name: 'upgrade refused by the upstream', request: `GET /P/ws HTTP/1.1\r\n${H}Upgrade: websocket\r\nConnection: Upgrade\r\n\r\n`, reply: () => s => s.end(ok('no')), expect: { client: [`HTTP/1.1 200 OK | content-length: 2 || length "no"`], open: false, upstream: [`GET /P/ws HTTP/1.1 | host: UP | upgrade: websocket | x-forwarded-for: 127.0.0.1 | x-forwarded-host: h.example | x-forwarded-proto: http || ""`] },
     nginx: { client: [`HTTP/1.1 200 OK | content-length: 2 || length "no"`], open: true, upstream: [`GET /P/ws HTTP/1.1 | host: UP | upgrade: websocket | x-forwarded-for: 127.0.0.1 | x-forwarded-host: h.example | x-forwarded-proto: http || ""`] } },
+
+  // Answers through a rewritten path (/P/ → /orders/): Location, Set-Cookie, X-Forwarded-Prefix
+  { name: 'answer: Location naming the upstream, under the rewritten path; a client\'s X-Forwarded-Prefix', uri: '/orders/', request: get('X-Forwarded-Prefix: /evil\r\n'), reply: answer(host => `http://${host}/orders/7?x=1#f`), expect: answered('location: /P/7?x=1#f'),
+    nginx: answered('location: http://h.example:PROXY/P/7?x=1#f'), note: 'nginx makes a Location it mapped absolute, with the Host and its own listening port (absolute_redirect, port_in_redirect); we keep it relative (RFC 9110 §10.2.2), which stays right behind a TLS terminator or a port mapping' },
+  { name: 'answer: Location naming the upstream, outside the rewritten path', uri: '/orders/', request: get(), reply: answer(host => `http://${host}/login`), expect: answered('location: /login'),
+    nginx: answered('location: http://UP/login'), note: 'proxy_redirect default maps only the proxy_pass URL: the upstream\'s address reaches the client' },
+  { name: 'answer: Location naming the upstream without a scheme', uri: '/orders/', request: get(), reply: answer(host => `//${host}/orders/7`), expect: answered('location: /P/7'),
+    nginx: answered('location: //UP/orders/7'), note: 'nginx compares the text with http://UP/orders/' },
+  { name: 'answer: a path under the rewritten path in Location and Content-Location', uri: '/orders/', request: get(), reply: answer(() => '/orders/7', () => 'content-location: /orders/7\r\n'), expect: answered('content-location: /P/7 | location: /P/7'),
+    nginx: answered('content-location: /orders/7 | location: /orders/7'), note: 'proxy_redirect default maps only absolute URLs, and never Content-Location' },
+  { name: 'answer: Location naming the client\'s host', uri: '/orders/', request: get(), reply: answer(() => 'http://h.example/orders/7'), expect: answered('location: http://h.example/P/7'),
+    nginx: answered('location: http://h.example/orders/7'), note: 'an app behind preserveHost or ProxyFix(x_host) names the client\'s host: its path is still the upstream\'s' },
+  { name: 'answer: Location naming another host', uri: '/orders/', request: get(), reply: answer(() => 'http://other.example/orders/7'), expect: answered('location: http://other.example/orders/7') },
+  { name: 'answer: Refresh naming the upstream', uri: '/orders/', request: get(), reply: answer(() => '/', host => `refresh: 3; url=http://${host}/orders/8\r\n`), expect: answered('location: / | refresh: 3; url=/P/8') },
+  { name: 'answer: Set-Cookie paths under and outside the rewritten path', uri: '/orders/', request: get(), reply: answer(() => '/', () => 'set-cookie: a=1; Path=/orders; HttpOnly\r\nset-cookie: b=2; path=/orders/cart\r\nset-cookie: c=3; Path=/\r\nset-cookie: d=4\r\n'), expect: answered('location: / | set-cookie: a=1; Path=/P; HttpOnly | set-cookie: b=2; path=/P/cart | set-cookie: c=3; Path=/ | set-cookie: d=4'),
+    nginx: answered('location: / | set-cookie: a=1; Path=/orders; HttpOnly | set-cookie: b=2; path=/orders/cart | set-cookie: c=3; Path=/ | set-cookie: d=4'), note: 'nginx maps cookie paths only when told to (proxy_cookie_path, off by default)' },
 
   // Connection reuse after errors
   { name: 'upstream resets before answering', request: get(), reply: () => s => s.resetAndDestroy(), expect: { client: [`HTTP/1.1 502 Bad Gateway | (own error page)`], open: true, upstream: [`GET /P/x HTTP/1.1 | host: UP | x-forwarded-for: 127.0.0.1 | x-forwarded-host: h.example | x-forwarded-proto: http || ""`] } },

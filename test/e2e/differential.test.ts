@@ -40,11 +40,19 @@ const NGINX_COMMON = `
   # after an error nginx reads what the client still sends for this long before closing (default 5s): only a delay
   lingering_timeout 50ms;`
 
+/** Our side of a case's `uri`: `/orders/` is nginx's `location /cN/ { proxy_pass …/orders/; }`. */
+function rewriteOf (uri: string | undefined, i: number): string {
+  if (uri === undefined) return ''
+  const add = uri.replace(/\/$/, '')
+  return `, rewrite: { legacy: { stripPrefix: /c${i}${add === '' ? '' : `, addPrefix: ${add}`} } }`
+}
+
 t.test('strangler-proxy and nginx, case by case', async t => {
   const upstreams: ScriptedUpstream[] = []
   for (const c of cases) {
     const prefix = `/c${upstreams.length}`
-    upstreams.push(await scriptedUpstream(t, (req, nth) => req.line.includes(`${prefix}/probe `) ? ok('probe') : c.reply(req, nth)))
+    // A rewritten case's upstream sees the probe under its own path.
+    upstreams.push(await scriptedUpstream(t, (req, nth) => req.line.includes('/probe ') ? ok('probe') : c.reply(req, nth)))
   }
   const fallback = await scriptedUpstream(t, () => ok('default'))
   // A short drain: at teardown, connections some cases leave open (nginx's HTTP/0.9 pass-through) need not be waited for.
@@ -57,7 +65,7 @@ upstreams:
 ${upstreams.map((u, i) => `  c${i}: { url: "${u.url}" }`).join('\n')}
 default: d
 contexts:
-${upstreams.map((_u, i) => `  c${i}: { match: { paths: [/c${i}] }, legacy: c${i}, new: c${i}, weight: 0 }`).join('\n')}
+${upstreams.map((_u, i) => `  c${i}: { match: { paths: [/c${i}] }, legacy: c${i}, new: c${i}, weight: 0${rewriteOf(cases[i].uri, i)} }`).join('\n')}
 `)
   // Connection "" except for upgrades: nginx's usual WebSocket setup.
   const nginx = await startNginx(t, `
@@ -65,7 +73,9 @@ ${upstreams.map((_u, i) => `  c${i}: { match: { paths: [/c${i}] }, legacy: c${i}
   server {
     listen 127.0.0.1:PORT;
 ${NGINX_COMMON}
-${upstreams.map((u, i) => `    location /c${i}/ { proxy_pass ${u.url}; }`).join('\n')}
+${upstreams.map((u, i) => cases[i].uri === undefined
+    ? `    location /c${i}/ { proxy_pass ${u.url}; }`
+    : `    location /c${i}/ {\n${NGINX_COMMON.replace('X-Forwarded-Prefix ""', `X-Forwarded-Prefix /c${i}`)}\n      proxy_pass ${u.url}${cases[i].uri};\n    }`).join('\n')}
     location / { proxy_pass ${fallback.url}; }
   }`)
 
@@ -76,8 +86,9 @@ ${upstreams.map((u, i) => `    location /c${i}/ { proxy_pass ${u.url}; }`).join(
     const run = async (port: number): Promise<Outcome> => {
       const mark = u.requests.length
       const r = await talk(port, c.request.replaceAll('/P/', `${prefix}/`), { finals: c.finals ?? 1, methods: c.methods ?? ['GET'], after: c.after, probe: probe(prefix) })
-      const upstream = u.requests.slice(mark).filter(q => !q.line.includes(`${prefix}/probe `)).map(q => received(q).replaceAll(`127.0.0.1:${u.port}`, 'UP'))
-      return { client: r.responses.map(l => l.replaceAll(prefix, '/P')), open: r.open, upstream: upstream.map(l => l.replaceAll(prefix, '/P')) }
+      const upstream = u.requests.slice(mark).filter(q => !q.line.includes('/probe ')).map(q => received(q).replaceAll(`127.0.0.1:${u.port}`, 'UP'))
+      // A proxy's own port appears where nginx makes a mapped Location absolute (absolute_redirect, port_in_redirect).
+      return { client: r.responses.map(l => l.replaceAll(prefix, '/P').replaceAll(`127.0.0.1:${u.port}`, 'UP').replaceAll(`h.example:${port}/`, 'h.example:PROXY/')), open: r.open, upstream: upstream.map(l => l.replaceAll(prefix, '/P')) }
     }
     if (process.env.DIFF_ONLY !== undefined && !c.name.includes(process.env.DIFF_ONLY)) continue
     const ours = await run(p.proxyPort)

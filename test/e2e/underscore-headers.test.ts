@@ -1,12 +1,11 @@
-import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { writeFileSync } from 'node:fs'
 import net from 'node:net'
-import { createInterface } from 'node:readline'
 import t, { type Test } from 'tap'
 import { formatIssue, parseConfig } from '../../src/config/index.ts'
 import type { Shadows } from '../../src/shadow/shadows.ts'
 import { rawRequest } from '../faults.ts'
+import { flaskApp } from '../flask.ts'
 import { get, proxy, routes, upstream } from '../helpers.ts'
 import { ok, scriptedUpstream } from '../raw-upstream.ts'
 
@@ -18,16 +17,6 @@ import { ok, scriptedUpstream } from '../raw-upstream.ts'
  */
 
 const SPOOF = 'X_Forwarded_For: 6.6.6.6\r\nX_Forwarded_Proto: gopher\r\nX_Forwarded_Host: evil.example\r\nX_Real_IP: 6.6.6.6\r\n'
-
-/** The Debian python3-flask (installed by .ci/run) serving test/fixtures/wsgi/echo_environ.py; stopped at teardown. */
-async function wsgiApp (t: Test): Promise<string> {
-  const script = new URL('../fixtures/wsgi/echo_environ.py', import.meta.url).pathname
-  const child = spawn('/usr/bin/python3', [script], { stdio: ['ignore', 'pipe', 'ignore'] })
-  t.teardown(() => { child.kill('SIGKILL') })
-  const exited = once(child, 'exit').then(([code]) => { throw new Error(`the WSGI app exited with code ${code} before printing its port`) })
-  const [line] = await Promise.race([once(createInterface({ input: child.stdout }), 'line'), exited]) as [string]
-  return `http://127.0.0.1:${line.trim()}`
-}
 
 /** The HTTP_* environ the WSGI app saw for a GET carrying the spoofing headers. */
 async function environOf (t: Test, port: number): Promise<Record<string, string>> {
@@ -43,13 +32,13 @@ function yaml (url: string, setting: string): string {
 }
 
 t.test('a WSGI app never sees a spoofed forwarding header spelled with underscores', async t => {
-  const app = await wsgiApp(t)
+  const app = await flaskApp(t, 'echo_environ.py')
   const p = await proxy(t, yaml(app, ''))
   t.same(await environOf(t, p.proxyPort), { FOR: '127.0.0.1', PROTO: 'http', HOST: 'shop.example.com', REAL_IP: undefined })
 })
 
 t.test('with underscoreHeaders: keep the WSGI app gets them, folded ahead of the real value', async t => {
-  const app = await wsgiApp(t)
+  const app = await flaskApp(t, 'echo_environ.py')
   const p = await proxy(t, yaml(app, 'keep'))
   t.same(await environOf(t, p.proxyPort), { FOR: '6.6.6.6,127.0.0.1', PROTO: 'gopher,http', HOST: 'evil.example,shop.example.com', REAL_IP: '6.6.6.6' })
 })
