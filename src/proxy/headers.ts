@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { BlockList, isIPv6 } from 'node:net'
+import type { Upstream } from '../types.ts'
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) plus those undici refuses to send. */
 const HOP_BY_HOP = new Set([
@@ -118,6 +119,28 @@ export function upstreamRequestHeaders (
   // An HTTP/1.0 request may have no Host: then there is no X-Forwarded-Host to send, not an empty one.
   if (xfHost !== '' || clientHost !== '') out.push('x-forwarded-host', xfHost === '' ? clientHost : xfHost)
   out.push('x-forwarded-proto', xfProto === '' ? 'http' : xfProto, 'x-request-id', requestId)
+  return out
+}
+
+/** The Host an upstream gets: its own, or the client's with preserveHost (when the client sent one). */
+export function upstreamHost (upstream: Upstream, clientHost: string | undefined): string {
+  return upstream.preserveHost && clientHost !== undefined && clientHost !== '' ? clientHost : upstream.host
+}
+
+/**
+ * Another upstream's copy of a request's upstream headers: they are built once
+ * per request (upstreamRequestHeaders) and differ between upstreams only in
+ * Host, the one `host` name among them (the client's Host is never copied).
+ * The copy is the caller's to add to (tracing, shadowing).
+ */
+export function withHost (headers: readonly string[], host: string): string[] {
+  const out = headers.slice()
+  for (let i = out.length - 2; i >= 0; i -= 2) {
+    if (out[i] === 'host') {
+      out[i + 1] = host
+      break
+    }
+  }
   return out
 }
 
