@@ -9,6 +9,7 @@
 //                                          another build of strangler-proxy (a copy of dist/ under the repo)
 //   --node-args=--max-semi-space-size=2    node options for the targets (a V8 flag's cost, say)
 //   --label NAME                           results in bench/out/hotpath/NAME.json
+//   --rescue                               strangler-proxy with fallback and a 25% shadow on both contexts
 //
 // Each target gets `--warmup` requests, then `--samples` samples of `--requests`
 // requests (the 'api' mix of bench/lib/mix.lua, `--connections` keep-alive
@@ -42,6 +43,7 @@ const { values: opts } = parseArgs({
     syscalls: { type: 'boolean', default: false },
     dist: { type: 'string', default: join(ROOT, 'dist') },
     'node-args': { type: 'string', default: '' },
+    rescue: { type: 'boolean', default: false },
     label: { type: 'string' }
   }
 })
@@ -56,7 +58,7 @@ function targets (dir, ports) {
       ready: line => line?.port
     },
     strangler: {
-      args: [join(resolve(opts.dist), 'cli.js'), 'serve', '--config', configs.strangler2(dir, 'strangler.yaml', ports)],
+      args: [join(resolve(opts.dist), 'cli.js'), 'serve', '--config', configs.strangler2(dir, 'strangler.yaml', ports, { rescue: opts.rescue })],
       ready: line => line?.msg === 'proxy listening' && Number(line.listen.split(':').pop())
     }
   }
@@ -68,7 +70,8 @@ async function startTarget (name, target, dir) {
     ? start(name, process.execPath, node, { cwd: dir })
     : start(name, 'valgrind', ['--tool=callgrind', '--smc-check=all-non-file', `--callgrind-out-file=${join(OUT, `${name}.%p.out`)}`, process.execPath, ...node], { cwd: dir })
   let port = 0
-  await waitForLine(proc, line => (port = target.ready(line)) > 0, 120_000)
+  // valgrind starts node slowly, and far more slowly on a busy machine.
+  await waitForLine(proc, line => (port = target.ready(line)) > 0, 600_000)
   return { proc, port }
 }
 

@@ -17,9 +17,12 @@ const strangerServer = (dir, extra) => [
 
 /**
  * Every feature on: two contexts at weight 50, sticky on x-user-id, stripPrefix
- * on the new side, two upstream origins. Metrics are always on.
+ * on the new side, two upstream origins. Metrics are always on. `rescue` adds
+ * `fallback: true` and a shadow of 25% of legacy's requests (no noise learning)
+ * to both contexts: the per-request cost of the two features that send a
+ * request to a second upstream.
  */
-export function strangler2 (dir, file, [portA, portB], { workers } = {}) {
+export function strangler2 (dir, file, [portA, portB], { workers, rescue = false } = {}) {
   const lines = [
     ...strangerServer(dir, workers === undefined ? [] : [`workers: ${workers}`]),
     `  legacy: { url: 'http://127.0.0.1:${portA}' }`,
@@ -35,7 +38,8 @@ export function strangler2 (dir, file, [portA, portB], { workers } = {}) {
       '    new: new',
       '    weight: 50',
       '    sticky: { header: x-user-id }',
-      '    rewrite: { new: { stripPrefix: /api } }'
+      '    rewrite: { new: { stripPrefix: /api } }',
+      ...(rescue ? ['    fallback: true', '    shadow: { percent: 25, learnNoise: 0 }'] : [])
     )
   }
   const path = join(dir, file)

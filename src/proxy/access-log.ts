@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Logger } from 'pino'
 import type { Decision } from '../routing/decide.ts'
-import type { Target } from './forward.ts'
+import type { Plan, Target } from './plan.ts'
 import { clientAddress } from './headers.ts'
 
 /**
@@ -16,7 +16,7 @@ function pathOf (url: string): string {
   return q === -1 ? url : url.slice(0, q)
 }
 
-export function logAccess (log: Logger, req: IncomingMessage, res: ServerResponse, d: Decision, target: Target, requestId: string, withQuery: boolean): void {
+export function logAccess (log: Logger, req: IncomingMessage, res: ServerResponse, d: Decision, plan: Plan, withQuery: boolean): void {
   const url = req.url as string
   const started = performance.now()
   const socket = req.socket
@@ -24,10 +24,10 @@ export function logAccess (log: Logger, req: IncomingMessage, res: ServerRespons
   let bytesIn = 0
   req.on('data', (c: Buffer) => { bytesIn += c.length })
   res.once('close', () => {
-    const answered = target.fellBack === null ? target : target.fallback as Target
+    const answered = plan.fellBack === null ? plan.target : plan.fallback as Target
     log.info({
-      reqId: requestId,
-      traceId: target.trace.traceId === '' ? undefined : target.trace.traceId,
+      reqId: plan.requestId,
+      traceId: plan.trace.traceId === '' ? undefined : plan.trace.traceId,
       client: clientAddress(socket.remoteAddress),
       method: req.method,
       path: withQuery ? url : pathOf(url),
@@ -37,8 +37,8 @@ export function logAccess (log: Logger, req: IncomingMessage, res: ServerRespons
       ms: Math.round(performance.now() - started),
       context: d.label,
       side: answered.side,
-      fallback: target.fellBack ?? undefined,
-      upstream: answered.upstream
+      fallback: plan.fellBack ?? undefined,
+      upstream: answered.upstream.name
     }, 'request')
   })
 }

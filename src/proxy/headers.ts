@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { BlockList, isIPv6 } from 'node:net'
 import { mapAnswerHeader, type Answers } from '../routing/answers.ts'
+import type { Upstream } from '../types.ts'
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) plus those undici refuses to send. */
 const HOP_BY_HOP = new Set([
@@ -124,6 +125,38 @@ export function upstreamRequestHeaders (
   out.push('x-forwarded-proto', xfProto === '' ? 'http' : xfProto)
   if (prefix !== '') out.push('x-forwarded-prefix', xfPrefix + prefix)
   out.push('x-request-id', requestId)
+  return out
+}
+
+/** The Host an upstream gets: its own, or the client's with preserveHost (when the client sent one). */
+export function upstreamHost (upstream: Upstream, clientHost: string | undefined): string {
+  return upstream.preserveHost && clientHost !== undefined && clientHost !== '' ? clientHost : upstream.host
+}
+
+/**
+ * Another upstream's copy of a request's upstream headers: they are built once
+ * per request (upstreamRequestHeaders) and differ between upstreams in Host,
+ * the one `host` name among them (the client's Host is never copied), and in
+ * X-Forwarded-Prefix when this upstream's path lost another prefix: `prefix`
+ * is then what it lost ('' for nothing), `peerPrefix` a trusted peer's
+ * X-Forwarded-Prefix ('' for none); null keeps the request's. The copy is the
+ * caller's to add to (tracing, shadowing).
+ */
+export function withHost (headers: readonly string[], host: string, prefix: string | null = null, peerPrefix = ''): string[] {
+  const out = headers.slice()
+  for (let i = out.length - 2; i >= 0; i -= 2) {
+    if (out[i] === 'host') {
+      out[i + 1] = host
+      break
+    }
+  }
+  if (prefix === null) return out
+  for (let i = out.length - 2; i >= 0; i -= 2) {
+    if (out[i].length === 18 && out[i].toLowerCase() === 'x-forwarded-prefix') out.splice(i, 2)
+  }
+  const value = prefix !== '' ? joinedPrefix(peerPrefix) + prefix : peerPrefix
+  // Where upstreamRequestHeaders puts it: before x-request-id (the last header unless a trace header follows).
+  if (value !== '') out.splice(out.length - 2, 0, 'x-forwarded-prefix', value)
   return out
 }
 

@@ -3,57 +3,17 @@ import type { BlockList } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
 import { errors } from '../errors.ts'
-import { decide, type EffectiveWeight, type Preview } from '../routing/decide.ts'
-import type { CompiledContext, RoutingTable } from '../routing/table.ts'
-import { forward, forwardHeld, sendError, type ForwardObserver, type Target } from './forward.ts'
-import { forwardPath, strippedPrefix } from '../routing/rewrite.ts'
-import { answersFor } from '../routing/answers.ts'
-import { isTrusted, requestIdOf, upstreamRequestHeaders } from './headers.ts'
-import { logAccess } from './access-log.ts'
-import { untraced, type RequestTrace, type Tracing } from './tracing.ts'
+import type { EffectiveWeight, Preview } from '../routing/decide.ts'
+import type { RoutingTable } from '../routing/table.ts'
+import type { ForwardObserver } from './forward.ts'
+import type { Tracing } from './tracing.ts'
 import { wait, type Pipeline } from './pipeline.ts'
-import { rejectUpgrade, tunnel } from './upgrade.ts'
+import { requestHandlers } from './request.ts'
+import { rejectUpgrade } from './upgrade.ts'
 import type { UpstreamPools } from './upstreams.ts'
-import type { ServerConfig, Side, Upstream } from '../types.ts'
+import type { ServerConfig } from '../types.ts'
 import type { ShadowObserver, Shadows } from '../shadow/shadows.ts'
 import type { PreviewResult } from '../routing/preview.ts'
-
-/** HTTP/1.1 needs exactly one Host (RFC 9112 §3.2); HTTP/1.0 at most one. */
-function hasOneHost (req: IncomingMessage): boolean {
-  const raw = req.rawHeaders
-  let hosts = 0
-  for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i].length === 4 && raw[i].toLowerCase() === 'host') hosts++
-  }
-  return hosts === 1 || (hosts === 0 && req.httpVersionMinor === 0)
-}
-
-const ABSOLUTE_FORM = /^https?:\/\/([^/?#@\s]+)([/?][^#]*)?$/i
-
-/**
- * An absolute-form request target (`GET http://shop.example.com/api HTTP/1.1`)
- * made origin-form, as RFC 9112 §3.2.2 has a server do: the target's authority
- * replaces the Host header, and its path and query are what is routed and
- * forwarded. Any other target that does not start with `/` is left as it is,
- * and routing refuses it (400).
- */
-function toOriginForm (req: IncomingMessage): void {
-  const m = ABSOLUTE_FORM.exec(req.url as string)
-  if (m === null) return
-  const authority = m[1]
-  const rest = m[2] ?? '/'
-  req.url = rest.charCodeAt(0) === 63 ? `/${rest}` : rest
-  const raw = req.rawHeaders
-  let found = false
-  for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i].length === 4 && raw[i].toLowerCase() === 'host') {
-      raw[i + 1] = authority
-      found = true
-    }
-  }
-  if (!found) raw.push('Host', authority)
-  req.headers.host = authority
-}
 
 /** What the proxy reads once per request. Replaced whole on reload, never mutated. */
 export interface Snapshot {
@@ -108,11 +68,11 @@ export interface ProxyDeps {
  * objects to the hot path without anything to route.
  */
 export function createProxyServer (limits: ServerConfig, deps: ProxyDeps): { server: http.Server; tunnels: Set<Duplex> } {
-  const { pools, observer, log } = deps
-  const tunnels = new Set<Duplex>()
+  const { observer } = deps
 
   /** Sockets whose current response closes them: requests pipelined behind it are never processed. */
   const closing = new WeakSet<Duplex>()
+  const proxy = requestHandlers(deps, closing)
   /** Connections with pipelined requests waiting: only those have an entry. */
   const pipelines = new WeakMap<Duplex, Pipeline>()
 
@@ -129,110 +89,11 @@ export function createProxyServer (limits: ServerConfig, deps: ProxyDeps): { ser
   }
 
   function handle (req: IncomingMessage, res: ServerResponse): void {
-    const socket = req.socket
     if (!res.shouldKeepAlive || deps.draining()) {
       res.shouldKeepAlive = false
-      closing.add(socket)
+      closing.add(req.socket)
     }
-    if (req.httpVersionMajor !== 1 || !hasOneHost(req)) {
-      observer.rejectedRequest('bad_request')
-      res.shouldKeepAlive = false
-      closing.add(socket)
-      sendError(res, errors.BAD_REQUEST)
-      return
-    }
-    // Node reads `gzip, chunked` as chunked: the coding would be lost on the way. 400 like every other framing attack (nginx: 501).
-    const te = req.headers['transfer-encoding']
-    if (te !== undefined && te.toLowerCase() !== 'chunked') {
-      observer.rejectedRequest('bad_request')
-      res.shouldKeepAlive = false
-      closing.add(socket)
-      sendError(res, errors.BAD_REQUEST)
-      return
-    }
-    if ((req.url as string).charCodeAt(0) !== 47) toOriginForm(req)
-    const snap = deps.snapshot()
-    const d = decide(snap.table, deps.weightOf, req.method as string, req.url as string, req.headers, deps.preview)
-    if (d === null) {
-      observer.rejectedRequest('bad_path')
-      sendError(res, errors.BAD_PATH)
-      return
-    }
-    const { upstream } = d
-    if (snap.maxBodyBytes > 0 && Number(req.headers['content-length']) > snap.maxBodyBytes) {
-      observer.rejectedRequest('body_too_large')
-      res.shouldKeepAlive = false
-      sendError(res, errors.BODY_TOO_LARGE)
-      return
-    }
-    const trusted = isTrusted(snap.trust, req.socket.remoteAddress)
-    const requestId = requestIdOf(req.headers['x-request-id'], trusted)
-    const target = targetFor(upstream, d.path, d.label, d.side, req, trusted, snap, requestId, untraced, d.context, d.canonicalPath)
-    const trace = target.trace = deps.tracing.request(req, res, d, target, requestId)
-    if (d.side === 'legacy' && d.context?.context.shadow != null && deps.shadows !== null) {
-      target.capture = deps.shadows.start(d.context, req, d.canonicalPath, d.query, (u: Upstream, prefix: string) => upstreamRequestHeaders(req.rawHeaders, u.host, req.socket.remoteAddress, trusted, u.preserveHost, snap.dropUnderscores, requestId, prefix), trace)
-    }
-    if (snap.accessLog) logAccess(log, req, res, d, target, requestId, snap.accessLogQuery)
-    const fb = d.side === 'new' ? d.context?.context.fallback ?? null : null
-    if (fb === null || d.context === null || !fb.methods.includes(req.method as string)) {
-      forward(req, res, target, observer)
-      return
-    }
-    const length = req.headers['content-length']
-    const bodyless = req.headers['transfer-encoding'] === undefined && (length === undefined || length === '0')
-    const held = !bodyless && req.headers['transfer-encoding'] === undefined && Number(length) <= fb.maxBodyBytes
-    if (!bodyless && !held) {
-      forward(req, res, target, observer)
-      return
-    }
-    const legacy = d.context.legacy
-    target.fallback = targetFor(legacy, forwardPath(legacy, d.context.rewrite.legacy, d.canonicalPath, d.query), d.label, 'legacy', req, trusted, snap, requestId, trace, d.context, d.canonicalPath)
-    target.fallbackOn5xx = fb.on5xx
-    if (held) forwardHeld(req, res, target, observer)
-    else forward(req, res, target, observer)
-  }
-
-  function targetFor (upstream: Upstream, path: string, label: string, side: Side, req: IncomingMessage, trusted: boolean, snap: Snapshot, requestId: string, trace: RequestTrace, ctx: CompiledContext | null, canonicalPath: string): Target {
-    return {
-      gate: pools.get(upstream),
-      origin: upstream.origin,
-      path,
-      capture: null,
-      fallback: null,
-      fallbackOn5xx: false,
-      fellBack: null,
-      headers: upstreamRequestHeaders(req.rawHeaders, upstream.host, req.socket.remoteAddress, trusted, upstream.preserveHost, snap.dropUnderscores, requestId, strippedPrefix(ctx?.rewrite[side], canonicalPath)),
-      answers: answersFor(ctx === null ? snap.table.defaultAnswers : ctx.answers[side], req.headers.host, trusted ? req.headers['x-forwarded-host'] : undefined),
-      headersTimeout: upstream.timeoutMs,
-      bodyTimeout: upstream.bodyTimeoutMs,
-      maxBodyBytes: snap.maxBodyBytes,
-      context: label,
-      side,
-      upstream: upstream.name,
-      trace
-    }
-  }
-
-  function onUpgrade (req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', () => socket.destroy())
-    if ((req.url as string).charCodeAt(0) !== 47) toOriginForm(req)
-    const snap = deps.snapshot()
-    const d = decide(snap.table, deps.weightOf, req.method as string, req.url as string, req.headers, deps.preview)
-    if (d === null) {
-      observer.rejectedRequest('bad_path')
-      rejectUpgrade(socket, errors.BAD_PATH)
-      return
-    }
-    const { upstream } = d
-    const trusted = isTrusted(snap.trust, req.socket.remoteAddress)
-    tunnel(req, socket, head, {
-      upstream,
-      path: d.path,
-      headers: upstreamRequestHeaders(req.rawHeaders, upstream.host, req.socket.remoteAddress, trusted, upstream.preserveHost, snap.dropUnderscores, requestIdOf(req.headers['x-request-id'], trusted), strippedPrefix(d.context?.rewrite[d.side], d.canonicalPath)),
-      context: d.label,
-      side: d.side,
-      answers: answersFor(d.context === null ? snap.table.defaultAnswers : d.context.answers[d.side], req.headers.host, trusted ? req.headers['x-forwarded-host'] : undefined)
-    }, observer, tunnels)
+    proxy.request(req, res)
   }
 
   const server = http.createServer({
@@ -246,7 +107,7 @@ export function createProxyServer (limits: ServerConfig, deps: ProxyDeps): { ser
   }, onRequest)
   // Node ignores headers past this count without a word: the size limit (maxHeaderBytes) bounds them instead.
   server.maxHeadersCount = 0
-  server.on('upgrade', onUpgrade)
+  server.on('upgrade', proxy.upgrade)
   // Without a listener Node drops a CONNECT without an answer; a proxy for origin servers refuses it, as nginx does.
   server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
     socket.on('error', () => socket.destroy())
@@ -278,5 +139,5 @@ export function createProxyServer (limits: ServerConfig, deps: ProxyDeps): { ser
     }
     socket.end(answer)
   })
-  return { server, tunnels }
+  return { server, tunnels: proxy.tunnels }
 }

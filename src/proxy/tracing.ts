@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Logger } from 'pino'
 import type { Decision } from '../routing/decide.ts'
 import type { Upstream } from '../types.ts'
-import type { Target } from './forward.ts'
+import type { Plan, Target } from './plan.ts'
 
 /** The spans of one proxied request, as the proxy's hooks see them. */
 export interface RequestTrace {
@@ -19,8 +19,8 @@ export interface RequestTrace {
  * its environment (src/tracing/otel.ts, loaded only then).
  */
 export interface Tracing {
-  /** A routed request about to go to `target`: its span starts, its traceparent is set in target.headers, and it ends when `res` closes. */
-  request (req: IncomingMessage, res: ServerResponse, d: Decision, target: Target, requestId: string): RequestTrace
+  /** A routed request about to go to plan.target: its span starts, its traceparent is set in plan.target.headers, and it ends when `res` closes. */
+  request (req: IncomingMessage, res: ServerResponse, d: Decision, plan: Plan): RequestTrace
   /** Exports what is still buffered; the proxy calls it once, after draining. */
   close (): Promise<void>
 }

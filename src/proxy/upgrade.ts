@@ -4,22 +4,9 @@ import https from 'node:https'
 import net from 'node:net'
 import type { Duplex } from 'node:stream'
 import { errorBody, type ErrorDef } from '../errors.ts'
-import type { Answers } from '../routing/answers.ts'
-import type { Upstream } from '../types.ts'
 import { classify, type ForwardObserver } from './forward.ts'
 import { clientResponseHeaders } from './headers.ts'
-import type { Side } from '../types.ts'
-
-export interface Tunnel {
-  upstream: Upstream
-  path: string
-  /** Request headers for the upstream, hop-by-hop ones already removed. */
-  headers: string[]
-  context: string
-  side: Side
-  /** How a refusal's Location and Set-Cookie map back (routing/answers.ts). */
-  answers: Answers | null
-}
+import type { Target } from './plan.ts'
 
 function rawError (socket: Duplex, e: ErrorDef): void {
   const body = errorBody(e)
@@ -46,7 +33,7 @@ function head (status: string, raw: readonly string[], extra: string): string {
  * it never reaches the upstream unrouted. The side is chosen once, when the
  * connection opens; a later rollback does not move an open connection.
  */
-export function tunnel (req: IncomingMessage, client: Duplex, early: Buffer, t: Tunnel, observer: ForwardObserver, open: Set<Duplex>): void {
+export function tunnel (req: IncomingMessage, client: Duplex, early: Buffer, t: Target, label: string, observer: ForwardObserver, open: Set<Duplex>): void {
   const url = new URL(t.upstream.origin)
   const tls = url.protocol === 'https:'
   const up = (tls ? https : http).request({
@@ -89,7 +76,7 @@ export function tunnel (req: IncomingMessage, client: Duplex, early: Buffer, t: 
   })
   up.on('error', (err: NodeJS.ErrnoException) => {
     const { reason, error } = classify(err)
-    observer.upstreamError(t.context, t.side, reason)
+    observer.upstreamError(label, t.side, reason)
     if (answered) client.destroy()
     else rawError(client, error)
   })

@@ -6,6 +6,7 @@ import type { CompiledContext } from '../routing/table.ts'
 import type { Shadow, Upstream } from '../types.ts'
 import type { UpstreamPools } from '../proxy/upstreams.ts'
 import type { RequestTrace } from '../proxy/tracing.ts'
+import { upstreamHost, withHost } from '../proxy/headers.ts'
 import { Capture } from './capture.ts'
 import { compare, endpointOf, fieldPatterns, matchesAny, Noise, resultOf, type Captured, type Difference, type FieldPattern, type Verdict } from './compare.ts'
 
@@ -122,18 +123,19 @@ export class Shadows extends EventEmitter {
   /**
    * For a request legacy is about to serve: decides whether to shadow it, and if
    * so sends it to new and returns the Capture that legacy's answer is fed into.
-   * `headersFor` builds the upstream request headers for a given upstream and the stripPrefix its path lost;
-   * each shadow exchange is a span of its own in `trace`.
+   * `withBody`: the request has a body (the plan's body kind is not 'none').
+   * `headers` are the request's upstream headers, built once: each shadow
+   * exchange gets a copy with its upstream's Host (and any trace headers the
+   * request's own span set there replaced by its own, and its side's
+   * X-Forwarded-Prefix on top of `peerPrefix`, a trusted peer's), and is a
+   * span of its own in `trace`.
    */
-  start (ctx: CompiledContext, req: IncomingMessage, path: string, query: string, headersFor: (u: Upstream, prefix: string) => string[], trace: RequestTrace): Capture | null {
+  start (ctx: CompiledContext, req: IncomingMessage, path: string, query: string, withBody: boolean, headers: readonly string[], peerPrefix: string, trace: RequestTrace): Capture | null {
     const shadow = ctx.context.shadow as Shadow
     const method = req.method as string
     if (!shadow.methods.includes(method) || Math.random() * 100 >= shadow.percent) return null
     const stats = this.#statsOf(ctx.name)
-    const length = req.headers['content-length']
-    const chunked = req.headers['transfer-encoding'] !== undefined
-    const withBody = chunked || (length !== undefined && length !== '0')
-    if (this.#inflight >= this.budget.concurrency || (withBody && Number(length) > shadow.maxBodyBytes)) {
+    if (this.#inflight >= this.budget.concurrency || (withBody && Number(req.headers['content-length']) > shadow.maxBodyBytes)) {
       this.#record(ctx.name, 'dropped')
       return null
     }
@@ -151,9 +153,11 @@ export class Shadows extends EventEmitter {
       settle()
     })
     const send = (u: Upstream, side: 'legacy' | 'new', body: Buffer | null, into: Capture): void => {
-      const headers = headersFor(u, strippedPrefix(ctx.rewrite[side], path))
-      headers.push('x-strangler-shadow', '1')
-      this.#send(u, forwardPath(u, ctx.rewrite[side], path, query), method, headers, body, into, trace.shadow(u, headers))
+      // The request's own headers are legacy's.
+      const prefix = strippedPrefix(ctx.rewrite[side], path)
+      const copy = withHost(headers, upstreamHost(u, req.headers.host), prefix === strippedPrefix(ctx.rewrite.legacy, path) ? null : prefix, peerPrefix)
+      copy.push('x-strangler-shadow', '1')
+      this.#send(u, forwardPath(u, ctx.rewrite[side], path, query), method, copy, body, into, trace.shadow(u, copy))
     }
     if (!withBody) {
       send(ctx.new, 'new', null, capture('next'))

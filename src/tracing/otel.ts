@@ -9,7 +9,7 @@ import { W3CTraceContextPropagator } from '@opentelemetry/core'
 import { defaultResource, detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources'
 import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base'
 import type { Logger } from 'pino'
-import type { Target } from '../proxy/forward.ts'
+import type { Plan, Target } from '../proxy/plan.ts'
 import type { RequestTrace, Tracing } from '../proxy/tracing.ts'
 import type { Decision } from '../routing/decide.ts'
 import type { Upstream } from '../types.ts'
@@ -70,7 +70,7 @@ class Traced implements RequestTrace {
   }
 
   fallback (next: Target, reason: string): void {
-    this.#fallback = this.#client(next.upstream, next.side, next.headers, { 'strangler.fallback': reason })
+    this.#fallback = this.#client(next.upstream.name, next.side, next.headers, { 'strangler.fallback': reason })
   }
 
   shadow (upstream: Upstream, headers: string[]): (status: number) => void {
@@ -79,11 +79,11 @@ class Traced implements RequestTrace {
   }
 
   /** The response to the client has closed. */
-  close (res: ServerResponse, target: Target): void {
+  close (res: ServerResponse, plan: Plan): void {
     const { span } = this
     const status = res.writableFinished ? res.statusCode : 0
-    if (target.fellBack !== null) {
-      span.setAttributes({ 'strangler.side': 'legacy', 'strangler.upstream': (target.fallback as Target).upstream, 'strangler.fallback': target.fellBack })
+    if (plan.fellBack !== null) {
+      span.setAttributes({ 'strangler.side': 'legacy', 'strangler.upstream': (plan.fallback as Target).upstream.name, 'strangler.fallback': plan.fellBack })
       if (this.#fallback !== null) ended(this.#fallback, status)
     }
     ended(span, status)
@@ -109,7 +109,7 @@ export function startTracing (log: Logger): Tracing {
   const tracer = provider.getTracer('strangler-proxy', version)
   log.info({ url: options.url.origin + options.url.pathname, service: resource.attributes['service.name'] }, 'tracing: exporting spans over OTLP/HTTP')
   return {
-    request (req: IncomingMessage, res: ServerResponse, d: Decision, target: Target, requestId: string): RequestTrace {
+    request (req: IncomingMessage, res: ServerResponse, d: Decision, plan: Plan): RequestTrace {
       const parent = propagator.extract(ROOT_CONTEXT, req.headers, defaultTextMapGetter)
       const method = req.method as string
       const route = routeOf(d)
@@ -124,13 +124,13 @@ export function startTracing (log: Logger): Tracing {
           'strangler.side': d.side,
           'strangler.decision': d.by,
           'strangler.upstream': d.upstream.name,
-          'strangler.request_id': requestId
+          'strangler.request_id': plan.requestId
         }
       }, parent)
       const ctx = trace.setSpan(parent, span)
-      propagate(target.headers, ctx)
+      propagate(plan.target.headers, ctx)
       const traced = new Traced(tracer, span, ctx, method, d)
-      res.once('close', () => traced.close(res, target))
+      res.once('close', () => traced.close(res, plan))
       return traced
     },
     close: () => provider.shutdown()
