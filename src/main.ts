@@ -8,8 +8,8 @@ import { createLogger } from './log.ts'
 import { AggregatorRegistry, type Registry } from 'prom-client'
 import type { MetricFamily } from './admin/board/rates.ts'
 import { createAdminServer } from './admin/server.ts'
-import { Overrides } from './admin/overrides.ts'
-import { FileStore, type OverrideStore } from './admin/store.ts'
+import { Overrides } from './state/overrides.ts'
+import { FileStore, type OverrideStore } from './state/store.ts'
 import { Fleet } from './cluster/fleet.ts'
 import type { WeightMap } from './cluster/messages.ts'
 import { diffConfigs } from './config/diff.ts'
@@ -20,7 +20,8 @@ import { mergeRows, Metrics } from './metrics.ts'
 import { Safety, type Clock } from './safety/safety.ts'
 import type { ProxyObserver } from './proxy/server.ts'
 import { addressOf, DataPlane } from './proxy/plane.ts'
-import { noTracing, tracingFromEnv, type Tracing } from './proxy/tracing.ts'
+import { noTracing, type Tracing } from './proxy/tracing.ts'
+import { tracingFromEnv } from './tracing/from-env.ts'
 import type { Config } from './types.ts'
 
 export interface StartOptions {
@@ -133,7 +134,7 @@ export class Strangler extends EventEmitter {
     for (const w of loaded.warnings) log.warn(formatIssue(w))
     // ioredis (about 15 MB) is loaded only when the config asks for Redis.
     const { state } = loaded.config.server
-    const store = opts.store ?? (state === null ? undefined : new (await import('./admin/redis-store.ts')).RedisStore(state.redis.url, state.redis.keyPrefix, log))
+    const store = opts.store ?? (state === null ? undefined : new (await import('./state/redis-store.ts')).RedisStore(state.redis.url, state.redis.keyPrefix, log))
     // The OpenTelemetry SDK reads process.env, whatever `env` says; with workers, each traces its own requests.
     const tracing = loaded.config.server.workers > 1 ? noTracing : await tracingFromEnv(process.env, log)
     const s = new Strangler({ ...opts, env, store }, log, loaded.config, tracing)
@@ -236,9 +237,7 @@ export class Strangler extends EventEmitter {
   }
 
   #weightMap (): WeightMap {
-    const map: WeightMap = {}
-    for (const [name, o] of Object.entries(this.overrides.all())) map[name] = Math.round(o.weight * 100)
-    return map
+    return this.overrides.weights()
   }
 
   async #metricsText (): Promise<AsyncIterable<string>> {

@@ -8,9 +8,11 @@ import { bearerMatches } from './auth.ts'
 import type { MetricFamily } from './board/rates.ts'
 import { registerBoard } from './board/routes.ts'
 import { adminErrors, type AdminError } from './errors.ts'
-import { contextFingerprint, type Overrides } from './overrides.ts'
-import { StoreUnavailableError, type Override } from './store.ts'
-import type { ShadowStatus, Shadows } from '../shadow/shadows.ts'
+import { contextFingerprint } from '../state/override-rules.ts'
+import type { Overrides } from '../state/overrides.ts'
+import { StoreUnavailableError } from '../state/store.ts'
+import type { Shadows } from '../shadow/shadows.ts'
+import { contextStatus, stateStatus } from './status.ts'
 
 export type ReloadOutcome = { ok: true; changed: boolean; hash: string } | { ok: false; errors: string[] }
 
@@ -32,37 +34,6 @@ export interface AdminDeps {
   /** The same metrics as prom-client JSON (aggregated over workers), for the board's live numbers. */
   metricsJSON: () => Promise<MetricFamily[]>
   log: Logger
-}
-
-export interface ContextStatus {
-  name: string
-  configuredWeight: number
-  effectiveWeight: number
-  override: Pick<Override, 'weight' | 'reason' | 'by' | 'at' | 'expiresAt'> | null
-  /** Only for contexts with `shadow` in the config. */
-  shadow?: ShadowStatus | null
-  guard?: SafetyStatus['guard']
-  ramp?: SafetyStatus['ramp']
-}
-
-export function contextStatus (config: Config, overrides: Overrides, shadows: Shadows | null = null, safety: (c: Context) => SafetyStatus = () => ({})): ContextStatus[] {
-  return config.contexts.map(c => {
-    const o = overrides.get(c.name)
-    const status: ContextStatus = {
-      name: c.name,
-      configuredWeight: c.weight,
-      effectiveWeight: o === null ? c.weight : o.weight,
-      override: o === null ? null : { weight: o.weight, reason: o.reason, by: o.by, at: o.at, expiresAt: o.expiresAt }
-    }
-    if (c.shadow !== null) status.shadow = shadows === null ? null : shadows.status(c.name, c.shadow)
-    return Object.assign(status, safety(c))
-  })
-}
-
-/** Where overrides live and whether that store works. */
-export function stateStatus (overrides: Overrides): { store: string; shared: boolean; up: boolean; lastError: string | null } {
-  const { store } = overrides
-  return { store: store.location, shared: store.shared, up: store.up, lastError: store.shared ? (store.up ? null : store.lastError) : overrides.persistError }
 }
 
 function fail (reply: FastifyReply, e: AdminError): FastifyReply {

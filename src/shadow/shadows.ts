@@ -4,10 +4,14 @@ import type { Dispatcher } from 'undici'
 import { forwardPath } from '../routing/rewrite.ts'
 import type { CompiledContext } from '../routing/table.ts'
 import type { Shadow, Upstream } from '../types.ts'
-import type { UpstreamPools } from '../proxy/upstreams.ts'
-import type { RequestTrace } from '../proxy/tracing.ts'
 import { Capture } from './capture.ts'
 import { compare, endpointOf, fieldPatterns, matchesAny, Noise, resultOf, type Captured, type Difference, type FieldPattern, type Verdict } from './compare.ts'
+
+/* What shadowing needs of the proxy, declared here so that shadow/ does not import proxy/ (which imports it). */
+/** The proxy's connection pools (UpstreamPools). */
+interface Pools { get: (u: Upstream) => { pool: Dispatcher } }
+/** The request's spans (RequestTrace): a shadow copy gets one of its own; call the result with its status (0: no answer). */
+interface ShadowSpans { shadow: (upstream: Upstream, headers: string[]) => (status: number) => void }
 
 /** `noisy`: legacy does not reproduce its own body and nothing finer could be compared (never a match). */
 export type ShadowResult = Verdict | 'error' | 'dropped'
@@ -95,7 +99,7 @@ export class Shadows extends EventEmitter {
   #inflight = 0
   readonly #stats = new Map<string, ContextStats>()
 
-  constructor (private readonly pools: UpstreamPools, private readonly observer: ShadowObserver, private readonly budget: ShadowBudget = DEFAULT_BUDGET) {
+  constructor (private readonly pools: Pools, private readonly observer: ShadowObserver, private readonly budget: ShadowBudget = DEFAULT_BUDGET) {
     super()
   }
 
@@ -125,7 +129,7 @@ export class Shadows extends EventEmitter {
    * `headersFor` builds the upstream request headers for a given upstream;
    * each shadow exchange is a span of its own in `trace`.
    */
-  start (ctx: CompiledContext, req: IncomingMessage, path: string, query: string, headersFor: (u: Upstream) => string[], trace: RequestTrace): Capture | null {
+  start (ctx: CompiledContext, req: IncomingMessage, path: string, query: string, headersFor: (u: Upstream) => string[], trace: ShadowSpans): Capture | null {
     const shadow = ctx.context.shadow as Shadow
     const method = req.method as string
     if (!shadow.methods.includes(method) || Math.random() * 100 >= shadow.percent) return null
