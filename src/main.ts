@@ -4,6 +4,7 @@ import { setImmediate as turn } from 'node:timers/promises'
 import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
+import { StartError } from './errors.ts'
 import { createLogger } from './log.ts'
 import { AggregatorRegistry, type Registry } from 'prom-client'
 import type { MetricFamily } from './admin/board/rates.ts'
@@ -42,11 +43,7 @@ export type ReloadResult =
   | { ok: true; changed: boolean; hash: string }
   | { ok: false; errors: string[] }
 
-export class StartError extends Error {
-  constructor (readonly errors: string[]) {
-    super(`invalid config:\n${errors.join('\n')}`)
-  }
-}
+export { StartError }
 
 /** Metrics see every event; guards see responses and fallbacks. */
 function observe (metrics: Metrics, safety: Safety): ProxyObserver {

@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import { Redis } from 'ioredis'
 import type { Logger } from 'pino'
-import { isOverride, StoreUnavailableError, type AnchorMode, type Entry, type Override, type SharedStore } from './store.ts'
+import { StoreUnavailableError } from '../errors.ts'
+import { isOverride, type AnchorMode, type Entry, type Override, type SharedStore } from './store.ts'
 
 /*
  * Every change is one Lua script, so Redis orders them: it takes the next

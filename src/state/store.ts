@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { open, readFile, rename, unlink } from 'node:fs/promises'
+import { errors, StranglerError } from '../errors.ts'
 import type { Coordination } from './coordination.ts'
 
 /** A runtime override of one context's weight, as stored and as shown in /status. */
@@ -27,9 +28,6 @@ export interface Entry {
   version: number
   override: Override | null
 }
-
-/** The shared store is unreachable: the change was applied nowhere. */
-export class StoreUnavailableError extends Error {}
 
 interface StoreBase {
   readonly location: string
@@ -103,10 +101,10 @@ export class FileStore implements LocalStore {
     }
     const data = JSON.parse(text) as { version?: unknown; overrides?: unknown }
     if (data.version !== 1 || typeof data.overrides !== 'object' || data.overrides === null) {
-      throw new Error('not a strangler state file (expected {"version": 1, "overrides": {...}})')
+      throw new StranglerError(errors.STATE_FILE_INVALID, ['not a strangler state file (expected {"version": 1, "overrides": {...}})'])
     }
     for (const [name, o] of Object.entries(data.overrides)) {
-      if (!isOverride(o)) throw new Error(`override for "${name}" is malformed`)
+      if (!isOverride(o)) throw new StranglerError(errors.STATE_FILE_INVALID, [`override for "${name}" is malformed`])
       this.#entries.set(name, { version: ++this.#version, override: o })
     }
     return new Map(this.#entries)
