@@ -1,13 +1,8 @@
 /// <reference lib="dom" />
 /**
- * The board's script, run by the browser: plain DOM, no framework. It polls
- * /board/data, renders every value with textContent (names come from YAML),
- * and acts through the admin API with the token kept in sessionStorage.
- *
- * A script, not a module (no import or export: the page loads it with a
- * classic `<script defer>`), type-checked with the DOM library by
- * `tsc -p .` and compiled by `npm run build` to browser.js, which the admin
- * server sends as /board.js. Its types are local to the function.
+ * The board's script: plain DOM, no framework. It polls /board/data, renders every value with
+ * textContent (names come from YAML) and acts through the admin API, the token in sessionStorage.
+ * A classic script (no import or export), built to browser.js and served as /board.js.
  */
 'use strict';
 (function () {
@@ -17,7 +12,7 @@
   type Side = 'legacy' | 'new';
   type ActionKind = 'rollback' | 'weight' | 'clear';
   type SortKey = keyof typeof SORTS;
-  /** A line of a cell: its text and its class. */
+  /** A cell's line: text, class. */
   type Line = [string, string];
   interface Pending { kind: ActionKind; name: string; from: number; configured: number; rps: number | null }
   /** What the admin API answers: an error's code and message, or a change's row. */
