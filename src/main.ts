@@ -4,12 +4,13 @@ import { setImmediate as turn } from 'node:timers/promises'
 import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
+import { StartError } from './errors.ts'
 import { createLogger } from './log.ts'
 import { AggregatorRegistry, type Registry } from 'prom-client'
 import type { MetricFamily } from './admin/board/rates.ts'
 import { createAdminServer } from './admin/server.ts'
-import { Overrides } from './admin/overrides.ts'
-import { FileStore, type OverrideStore } from './admin/store.ts'
+import { Overrides } from './state/overrides.ts'
+import { FileStore, type OverrideStore } from './state/store.ts'
 import { Fleet } from './cluster/fleet.ts'
 import type { WeightMap } from './cluster/messages.ts'
 import { diffConfigs } from './config/diff.ts'
@@ -18,9 +19,10 @@ import { ConfigLoader, THREAD_THRESHOLD } from './config/loader.ts'
 import { watchConfig } from './config/watch.ts'
 import { mergeRows, Metrics } from './metrics.ts'
 import { Safety, type Clock } from './safety/safety.ts'
-import type { ProxyObserver } from './proxy/server.ts'
+import type { ProxyObserver } from './proxy/deps.ts'
 import { addressOf, DataPlane } from './proxy/plane.ts'
-import { noTracing, tracingFromEnv, type Tracing } from './proxy/tracing.ts'
+import { noTracing, type Tracing } from './proxy/tracing.ts'
+import { tracingFromEnv } from './tracing/from-env.ts'
 import type { Config } from './types.ts'
 
 export interface StartOptions {
@@ -41,11 +43,7 @@ export type ReloadResult =
   | { ok: true; changed: boolean; hash: string }
   | { ok: false; errors: string[] }
 
-export class StartError extends Error {
-  constructor (readonly errors: string[]) {
-    super(`invalid config:\n${errors.join('\n')}`)
-  }
-}
+export { StartError }
 
 /** Metrics see every event; guards see responses and fallbacks. */
 function observe (metrics: Metrics, safety: Safety): ProxyObserver {
@@ -133,7 +131,7 @@ export class Strangler extends EventEmitter {
     for (const w of loaded.warnings) log.warn(formatIssue(w))
     // ioredis (about 15 MB) is loaded only when the config asks for Redis.
     const { state } = loaded.config.server
-    const store = opts.store ?? (state === null ? undefined : new (await import('./admin/redis-store.ts')).RedisStore(state.redis.url, state.redis.keyPrefix, log))
+    const store = opts.store ?? (state === null ? undefined : new (await import('./state/redis-store.ts')).RedisStore(state.redis.url, state.redis.keyPrefix, log))
     // The OpenTelemetry SDK reads process.env, whatever `env` says; with workers, each traces its own requests.
     const tracing = loaded.config.server.workers > 1 ? noTracing : await tracingFromEnv(process.env, log)
     const s = new Strangler({ ...opts, env, store }, log, loaded.config, tracing)
@@ -236,9 +234,7 @@ export class Strangler extends EventEmitter {
   }
 
   #weightMap (): WeightMap {
-    const map: WeightMap = {}
-    for (const [name, o] of Object.entries(this.overrides.all())) map[name] = Math.round(o.weight * 100)
-    return map
+    return this.overrides.weights()
   }
 
   async #metricsText (): Promise<AsyncIterable<string>> {

@@ -1,7 +1,7 @@
 import { setImmediate as turn } from 'node:timers/promises'
 import client, { Counter, Gauge, Registry, type Metric, type RegistryContentType } from 'prom-client'
 import { FALLBACK_REASONS, UPSTREAM_ERROR_REASONS, type UpstreamErrorReason } from './proxy/forward.ts'
-import { REJECT_REASONS, type ProxyObserver } from './proxy/server.ts'
+import { REJECT_REASONS, type ProxyObserver } from './proxy/deps.ts'
 import { SHADOW_RESULTS } from './shadow/shadows.ts'
 import type { Config, Side } from './types.ts'
 

@@ -208,5 +208,5 @@ export async function settle (done: () => boolean | Promise<boolean>, turns = 20
 }
 
 /** The generic error bodies of README's error table, byte for byte. */
-export const BODY_502 = '{"statusCode":502,"code":"STRANGLER_UPSTREAM_UNAVAILABLE","message":"The service behind this proxy did not answer."}'
-export const BODY_504 = '{"statusCode":504,"code":"STRANGLER_UPSTREAM_TIMEOUT","message":"The service behind this proxy did not answer in time."}'
+export const BODY_502 = '{"statusCode":502,"status":502,"code":"STRANGLER_UPSTREAM_UNAVAILABLE","message":"The service behind this proxy did not answer."}'
+export const BODY_504 = '{"statusCode":504,"status":504,"code":"STRANGLER_UPSTREAM_TIMEOUT","message":"The service behind this proxy did not answer in time."}'

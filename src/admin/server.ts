@@ -7,10 +7,11 @@ import type { SafetyStatus } from '../safety/safety.ts'
 import { bearerMatches } from './auth.ts'
 import type { MetricFamily } from './board/rates.ts'
 import { registerBoard } from './board/routes.ts'
-import { adminErrors, type AdminError } from './errors.ts'
-import { contextFingerprint, type Overrides } from './overrides.ts'
-import { StoreUnavailableError, type Override } from './store.ts'
-import type { ShadowStatus, Shadows } from '../shadow/shadows.ts'
+import { contextFingerprint } from '../state/override-rules.ts'
+import type { Overrides } from '../state/overrides.ts'
+import { errorJSON, errors, StoreUnavailableError, StranglerError, type ErrorDef } from '../errors.ts'
+import type { Shadows } from '../shadow/shadows.ts'
+import { contextStatus, stateStatus } from './status.ts'
 
 export type ReloadOutcome = { ok: true; changed: boolean; hash: string } | { ok: false; errors: string[] }
 
@@ -34,40 +35,13 @@ export interface AdminDeps {
   log: Logger
 }
 
-export interface ContextStatus {
-  name: string
-  configuredWeight: number
-  effectiveWeight: number
-  override: Pick<Override, 'weight' | 'reason' | 'by' | 'at' | 'expiresAt'> | null
-  /** Only for contexts with `shadow` in the config. */
-  shadow?: ShadowStatus | null
-  guard?: SafetyStatus['guard']
-  ramp?: SafetyStatus['ramp']
+function fail (reply: FastifyReply, e: StranglerError): FastifyReply {
+  const body = errorJSON(e)
+  return reply.code(body.status).send(body)
 }
 
-export function contextStatus (config: Config, overrides: Overrides, shadows: Shadows | null = null, safety: (c: Context) => SafetyStatus = () => ({})): ContextStatus[] {
-  return config.contexts.map(c => {
-    const o = overrides.get(c.name)
-    const status: ContextStatus = {
-      name: c.name,
-      configuredWeight: c.weight,
-      effectiveWeight: o === null ? c.weight : o.weight,
-      override: o === null ? null : { weight: o.weight, reason: o.reason, by: o.by, at: o.at, expiresAt: o.expiresAt }
-    }
-    if (c.shadow !== null) status.shadow = shadows === null ? null : shadows.status(c.name, c.shadow)
-    return Object.assign(status, safety(c))
-  })
-}
-
-/** Where overrides live and whether that store works. */
-export function stateStatus (overrides: Overrides): { store: string; shared: boolean; up: boolean; lastError: string | null } {
-  const { store } = overrides
-  return { store: store.location, shared: store.shared, up: store.up, lastError: store.shared ? (store.up ? null : store.lastError) : overrides.persistError }
-}
-
-function fail (reply: FastifyReply, e: AdminError): FastifyReply {
-  return reply.code(e.status).send(e)
-}
+/** An answer of kind `kind`, its message filled with `details`. */
+const problem = (kind: ErrorDef, ...details: string[]): StranglerError => new StranglerError(kind, details)
 
 interface MutationBody { weight?: unknown; reason?: unknown; ttl?: unknown }
 
@@ -92,6 +66,11 @@ function parseBody (body: unknown, fields: ReadonlyArray<'weight' | 'reason' | '
   return out
 }
 
+function unknownContext (name: string, config: Config): StranglerError {
+  const known = config.contexts.map(c => c.name)
+  return problem(errors.UNKNOWN_CONTEXT, name, known.length === 0 ? '(none)' : known.join(', '))
+}
+
 function weightError (w: unknown): string | null {
   if (typeof w !== 'number' || !Number.isFinite(w)) return '"weight" must be a number from 0 to 100'
   if (w < 0 || w > 100) return `"weight" must be from 0 to 100, got ${w}`
@@ -108,16 +87,16 @@ export function createAdminServer (deps: AdminDeps): FastifyInstance {
   const app = Fastify({ loggerInstance: deps.log.child({ component: 'admin' }, { level: deps.log.levelVal > 40 ? deps.log.level : 'warn' }) as FastifyBaseLogger, bodyLimit: 16 * 1024 })
   const { overrides } = deps
 
-  app.setNotFoundHandler((req, reply) => fail(reply, adminErrors.notFound(req.method, req.url)))
+  app.setNotFoundHandler((req, reply) => fail(reply, problem(errors.NOT_FOUND, req.method, req.url.split('?')[0])))
   app.setErrorHandler((err: { statusCode?: number; message: string }, _req, reply) => {
     const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500
-    return reply.code(status).send({ status, code: status === 500 ? 'STRANGLER_INTERNAL' : 'STRANGLER_BAD_REQUEST', message: status === 500 ? 'Internal error; see the proxy log.' : err.message })
+    return fail(reply, status === 500 ? problem(errors.INTERNAL) : new StranglerError(errors.BAD_ADMIN_REQUEST, [err.message], { status }))
   })
 
   async function authorize (req: FastifyRequest, reply: FastifyReply): Promise<void> {
     const token = deps.config().server.adminToken
-    if (token === null) return void fail(reply, adminErrors.disabled())
-    if (!bearerMatches(req.headers.authorization, token)) return void fail(reply, adminErrors.unauthorized())
+    if (token === null) return void fail(reply, problem(errors.ADMIN_DISABLED))
+    if (!bearerMatches(req.headers.authorization, token)) return void fail(reply, problem(errors.UNAUTHORIZED))
   }
 
   /** Reads that reveal the topology need the token too when server.boardAuth is on. */
@@ -128,14 +107,14 @@ export function createAdminServer (deps: AdminDeps): FastifyInstance {
   function contextOr404 (name: string, reply: FastifyReply): Config['contexts'][number] | null {
     const config = deps.config()
     const ctx = config.contexts.find(c => c.name === name)
-    if (ctx === undefined) fail(reply, adminErrors.unknownContext(name, config.contexts.map(c => c.name)))
+    if (ctx === undefined) fail(reply, unknownContext(name, config))
     return ctx ?? null
   }
 
   async function applyOverride (name: string, weight: number, reason: string, ttlMs: number | undefined, action: string, reply: FastifyReply): Promise<FastifyReply> {
     const config = deps.config()
     const ctx = config.contexts.find(c => c.name === name)
-    if (ctx === undefined) return fail(reply, adminErrors.unknownContext(name, config.contexts.map(c => c.name)))
+    if (ctx === undefined) return fail(reply, unknownContext(name, config))
     const before = overrides.get(name)?.weight ?? ctx.weight
     const now = new Date()
     const refused = await unavailable(() => overrides.set(name, {
@@ -147,7 +126,7 @@ export function createAdminServer (deps: AdminDeps): FastifyInstance {
       configHash: config.hash,
       contextHash: contextFingerprint(ctx)
     }))
-    if ('status' in refused) return fail(reply, refused)
+    if (refused instanceof StranglerError) return fail(reply, refused)
     deps.log.info({ audit: true, action, context: name, by: 'admin', weight: { from: before, to: weight }, reason, ttlMs: ttlMs ?? null }, `${action} ${name}: weight ${before} → ${weight}`)
     const status = contextStatus(config, overrides).find(c => c.name === name)
     return await answer(reply, status, refused.warning, 'The override applies now but could not be saved ($); it will not survive a restart.')
@@ -162,13 +141,13 @@ export function createAdminServer (deps: AdminDeps): FastifyInstance {
   }
 
   /** Runs a change; a shared store that cannot take it makes it a 503, applied nowhere. */
-  async function unavailable (change: () => Promise<string | null>): Promise<AdminError | { warning: string | null }> {
+  async function unavailable (change: () => Promise<string | null>): Promise<StranglerError | { warning: string | null }> {
     try {
       return { warning: await change() }
     } catch (err) {
       if (!(err instanceof StoreUnavailableError)) throw err
       deps.log.error({ err: err.message }, 'admin change refused: the shared state store is unreachable')
-      return adminErrors.storeDown(err.message)
+      return problem(errors.STATE_STORE_DOWN, err.message)
     }
   }
 
@@ -197,21 +176,21 @@ export function createAdminServer (deps: AdminDeps): FastifyInstance {
   app.get<{ Params: { name: string } }>('/contexts/:name/diffs', { onRequest: authorize }, async (req, reply) => {
     const ctx = contextOr404(req.params.name, reply)
     if (ctx === null) return reply
-    if (deps.shadows === null) return fail(reply, adminErrors.badRequest('Shadow diffs are kept per process; with server.workers > 1 read strangler_shadow_requests_total instead.'))
+    if (deps.shadows === null) return fail(reply, problem(errors.BAD_ADMIN_REQUEST, 'Shadow diffs are kept per process; with server.workers > 1 read strangler_shadow_requests_total instead.'))
     return { context: ctx.name, shadow: deps.shadows.status(ctx.name, ctx.shadow), diffs: deps.shadows.diffs(ctx.name) }
   })
 
   app.post<{ Params: { name: string } }>('/contexts/:name/rollback', { onRequest: authorize }, async (req, reply) => {
     const body = parseBody(req.body, ['reason', 'ttl'])
-    if (typeof body === 'string') return fail(reply, adminErrors.badRequest(body))
+    if (typeof body === 'string') return fail(reply, problem(errors.BAD_ADMIN_REQUEST, body))
     return await applyOverride(req.params.name, 0, body.reason ?? 'rollback', body.ttlMs, 'rollback', reply)
   })
 
   app.put<{ Params: { name: string } }>('/contexts/:name/weight', { onRequest: authorize }, async (req, reply) => {
     const body = parseBody(req.body, ['weight', 'reason', 'ttl'])
-    if (typeof body === 'string') return fail(reply, adminErrors.badRequest(body))
-    const problem = weightError(body.weight)
-    if (problem !== null) return fail(reply, adminErrors.badWeight(problem))
+    if (typeof body === 'string') return fail(reply, problem(errors.BAD_ADMIN_REQUEST, body))
+    const wrong = weightError(body.weight)
+    if (wrong !== null) return fail(reply, problem(errors.BAD_WEIGHT, wrong))
     return await applyOverride(req.params.name, body.weight as number, body.reason ?? 'weight set through the admin API', body.ttlMs, 'weight', reply)
   })
 
@@ -221,10 +200,10 @@ export function createAdminServer (deps: AdminDeps): FastifyInstance {
     if (!dormant) {
       const ctx = contextOr404(name, reply)
       if (ctx === null) return reply
-      if (overrides.get(name) === null) return fail(reply, adminErrors.noOverride(name))
+      if (overrides.get(name) === null) return fail(reply, problem(errors.NO_OVERRIDE, name))
     }
     const refused = await unavailable(() => overrides.clear(name, 'admin', 'cleared through the admin API'))
-    if ('status' in refused) return fail(reply, refused)
+    if (refused instanceof StranglerError) return fail(reply, refused)
     // A dormant override's context is not in the config: there is no weight to show.
     const status = contextStatus(deps.config(), overrides).find(c => c.name === name) ?? { name, override: null }
     return await answer(reply, status, refused.warning, 'The override is cleared now but that could not be saved ($); after a restart it applies again until it is cleared.')
@@ -233,7 +212,7 @@ export function createAdminServer (deps: AdminDeps): FastifyInstance {
   app.post('/reload', { onRequest: authorize }, async (_req, reply) => {
     const result = await deps.reload()
     await deps.synced()
-    return result.ok ? reply.send(result) : fail(reply, adminErrors.configInvalid(result.errors))
+    return result.ok ? reply.send(result) : fail(reply, new StranglerError(errors.CONFIG_INVALID, [], { errors: result.errors }))
   })
 
   return app

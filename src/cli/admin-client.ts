@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { errors, StranglerError } from '../errors.ts'
 
 export const adminOptions = {
   admin: { type: 'string' },
@@ -10,7 +11,12 @@ export const adminOptionsHelp = `  --admin URL   admin API (default $STRANGLER_A
   --token T     admin token (default $STRANGLER_ADMIN_TOKEN)
   --json        print the API's JSON answer`
 
-export class UsageError extends Error {}
+/** The command line was used wrongly: the command's help follows the message (exit code 2). */
+export class UsageError extends StranglerError {
+  constructor (message: string) {
+    super(errors.USAGE, [message])
+  }
+}
 
 export function parse<O extends ParseArgsConfig['options']> (argv: string[], options: O, positionals: string[]): { values: ReturnType<typeof parseArgs<{ args: string[]; options: O; allowPositionals: true; strict: true }>>['values']; args: string[] } {
   const { values, positionals: args } = parseArgs({ args: argv, options, allowPositionals: true, strict: true })
@@ -35,7 +41,7 @@ export async function callAdmin (values: { admin?: string; token?: string }, met
     res = await fetch(`${base}${route}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(10_000) })
   } catch (err) {
     const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message
-    throw new Error(`cannot reach the admin API at ${base} (${cause}); set --admin or STRANGLER_ADMIN_URL`)
+    throw new StranglerError(errors.ADMIN_UNREACHABLE, [base, cause])
   }
   const text = await res.text()
   let parsed: unknown = text

@@ -2,10 +2,10 @@ import cluster from 'node:cluster'
 import { createLogger } from '../log.ts'
 import { Metrics } from '../metrics.ts'
 import { DataPlane } from '../proxy/plane.ts'
-import type { EffectiveWeight } from '../routing/decide.ts'
 import type { FromWorker, ToWorker } from './messages.ts'
-import { tracingFromEnv } from '../proxy/tracing.ts'
+import { tracingFromEnv } from '../tracing/from-env.ts'
 import type { Config } from '../types.ts'
+import { effectiveWeight } from '../state/weight.ts'
 
 /**
  * A proxy worker (`server.workers` > 1): the data plane only. The primary owns
@@ -15,10 +15,7 @@ import type { Config } from '../types.ts'
 const log = createLogger().child({ worker: cluster.worker?.id })
 const metrics = new Metrics({ role: 'data' })
 const weights = new Map<string, number>()
-const weightOf: EffectiveWeight = ctx => {
-  if (weights.size === 0) return ctx.weightBp
-  return weights.get(ctx.name) ?? ctx.weightBp
-}
+const weightOf = effectiveWeight(weights)
 let plane: DataPlane | null = null
 const tracing = tracingFromEnv(process.env, log)
 /** The config in force: one that arrives while tracing is still loading is the one the plane starts with. */

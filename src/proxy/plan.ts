@@ -6,7 +6,7 @@ import type { RoutingTable } from '../routing/table.ts'
 import type { Capture } from '../shadow/capture.ts'
 import type { Side, Upstream } from '../types.ts'
 import { isTrusted, requestIdOf, upstreamHost, upstreamRequestHeaders, withHost } from './headers.ts'
-import type { Snapshot } from './server.ts'
+import type { BlockList } from 'node:net'
 import { untraced, type RequestTrace } from './tracing.ts'
 
 /**
@@ -63,7 +63,14 @@ export interface PlanRequest {
   readonly socket: { readonly remoteAddress?: string }
 }
 
-export type PlanSettings = Pick<Snapshot, 'trust' | 'dropUnderscores' | 'maxBodyBytes'> & { table: Pick<RoutingTable, 'defaultAnswers'> }
+/** What plan reads of the snapshot (deps.ts). */
+export interface PlanSettings {
+  readonly table: Pick<RoutingTable, 'defaultAnswers'>
+  readonly trust: BlockList | null
+  readonly dropUnderscores: boolean
+  /** 0: no limit. */
+  readonly maxBodyBytes: number
+}
 
 /**
  * The third stage, after admit and decide: the upstream request (headers built
@@ -108,4 +115,15 @@ export function plan (d: Decision, req: PlanRequest, settings: PlanSettings, sha
     capture: null,
     fellBack: null
   }
+}
+
+/**
+ * A copy of the request's upstream headers (built once, in plan) for another
+ * upstream of its context, a shadow's: that upstream's Host, and its side's
+ * X-Forwarded-Prefix when it strips another prefix than the request's side.
+ */
+export function headersFor (p: Plan, d: Decision, u: Upstream, side: Side, clientHost: string | undefined): string[] {
+  const rewrite = (d.context as NonNullable<Decision['context']>).rewrite
+  const prefix = strippedPrefix(rewrite[side], d.canonicalPath)
+  return withHost(p.target.headers, upstreamHost(u, clientHost), prefix === strippedPrefix(rewrite[d.side], d.canonicalPath) ? null : prefix, p.peerPrefix)
 }

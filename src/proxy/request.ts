@@ -8,8 +8,8 @@ import { logAccess } from './access-log.ts'
 import { admit, toOriginForm } from './admit.ts'
 import { dispatch } from './dispatch.ts'
 import { sendError } from './forward.ts'
-import { plan } from './plan.ts'
-import type { ProxyDeps, RejectReason } from './server.ts'
+import { headersFor, plan } from './plan.ts'
+import type { ProxyDeps, RejectReason } from './deps.ts'
 import { rejectUpgrade, tunnel } from './upgrade.ts'
 
 const REFUSED: Record<'bad_request' | 'body_too_large' | 'bad_path', ErrorDef> = {
@@ -57,7 +57,7 @@ export function requestHandlers (deps: ProxyDeps, closing: WeakSet<Duplex>): Req
     }
     const p = plan(d, req, snap, shadows !== null)
     p.trace = tracing.request(req, res, d, p)
-    if (p.shadow) p.capture = (shadows as Shadows).start(d.context as CompiledContext, req, d.canonicalPath, d.query, p.body !== 'none', p.target.headers, p.peerPrefix, p.trace)
+    if (p.shadow) p.capture = (shadows as Shadows).start(d.context as CompiledContext, req, d.canonicalPath, d.query, p.body !== 'none', (u, side) => headersFor(p, d, u, side, req.headers.host), p.trace)
     if (snap.accessLog) logAccess(log, req, res, d, p, snap.accessLogQuery)
     dispatch(req, res, p, pools, observer)
   }

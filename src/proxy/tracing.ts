@@ -1,26 +1,41 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { Logger } from 'pino'
 import type { Decision } from '../routing/decide.ts'
-import type { Upstream } from '../types.ts'
-import type { Plan, Target } from './plan.ts'
+import type { Side, Upstream } from '../types.ts'
+
+/** What a span reads of one upstream request (plan.ts's Target), declared here so that the two files do not import each other. */
+export interface TracedTarget {
+  readonly upstream: Upstream
+  readonly side: Side
+  /** As sent upstream: the span's traceparent is set in them. */
+  readonly headers: string[]
+}
+
+/** What a span reads of a request's plan. */
+export interface TracedPlan {
+  readonly requestId: string
+  readonly target: TracedTarget
+  readonly fallback: TracedTarget | null
+  /** Why `fallback` answered instead, or null. */
+  readonly fellBack: string | null
+}
 
 /** The spans of one proxied request, as the proxy's hooks see them. */
 export interface RequestTrace {
   /** The trace id for the access log ('' when the request is not traced). */
   readonly traceId: string
   /** `next` is about to answer instead of the side that failed: a span of its own, its traceparent set in next.headers. */
-  fallback (next: Target, reason: string): void
+  fallback (next: TracedTarget, reason: string): void
   /** A shadow copy about to go to `upstream` with `headers`: a span of its own; call the result with its status (0: no answer) when it ends. */
   shadow (upstream: Upstream, headers: string[]): (status: number) => void
 }
 
 /**
  * Per-request tracing. `noTracing` unless OpenTelemetry is configured through
- * its environment (src/tracing/otel.ts, loaded only then).
+ * its environment (src/tracing/otel.ts, loaded only then: src/tracing/from-env.ts).
  */
 export interface Tracing {
   /** A routed request about to go to plan.target: its span starts, its traceparent is set in plan.target.headers, and it ends when `res` closes. */
-  request (req: IncomingMessage, res: ServerResponse, d: Decision, plan: Plan): RequestTrace
+  request (req: IncomingMessage, res: ServerResponse, d: Decision, plan: TracedPlan): RequestTrace
   /** Exports what is still buffered; the proxy calls it once, after draining. */
   close (): Promise<void>
 }
@@ -37,14 +52,3 @@ export const noTracing: Tracing = Object.freeze({
   request: () => untraced,
   close: async () => {}
 })
-
-/**
- * OpenTelemetry when the environment names an OTLP endpoint (and neither
- * OTEL_SDK_DISABLED=true nor OTEL_TRACES_EXPORTER=none says otherwise); the SDK
- * is loaded only then. `noTracing` otherwise.
- */
-export async function tracingFromEnv (env: NodeJS.ProcessEnv, log: Logger): Promise<Tracing> {
-  const endpoint = (env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? env.OTEL_EXPORTER_OTLP_ENDPOINT ?? '').trim()
-  if (endpoint === '' || env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true' || env.OTEL_TRACES_EXPORTER?.trim() === 'none') return noTracing
-  return (await import('../tracing/otel.ts')).startTracing(log)
-}

@@ -1,3 +1,4 @@
+import { errors, StranglerError } from '../errors.ts'
 import type { Config, Context, Rewrite, Sticky, Upstream } from '../types.ts'
 import { answerMap, type AnswerMap } from './answers.ts'
 import { bucketPrefix, type BucketPrefix } from './sticky.ts'
@@ -57,7 +58,7 @@ export interface RoutingTable {
 
 function upstreamNamed(config: Config, name: string, context: string): Upstream {
   const upstream = config.upstreams[name]
-  if (upstream === undefined) throw new Error(`context ${context}: unknown upstream ${name}`)
+  if (upstream === undefined) throw new StranglerError(errors.TABLE_INVALID, [`context ${context}: unknown upstream ${name}`])
   return upstream
 }
 
@@ -93,7 +94,7 @@ function claim(slot: MethodSlot, methods: string[] | null, compiled: CompiledCon
 }
 
 function overlap(a: CompiledContext, b: CompiledContext, where: string): never {
-  throw new Error(`contexts ${a.name} and ${b.name} both claim ${where}: the config was not validated`)
+  throw new StranglerError(errors.TABLE_INVALID, [`contexts ${a.name} and ${b.name} both claim ${where}`])
 }
 
 function slotIn(map: Map<string, MethodSlot>, key: string): MethodSlot {

@@ -1,7 +1,8 @@
 import type { Logger } from 'pino'
-import { contextFingerprint, type Overrides } from '../admin/overrides.ts'
-import type { RedisStore } from '../admin/redis-store.ts'
-import { StoreUnavailableError, type Override } from '../admin/store.ts'
+import { contextFingerprint } from '../state/override-rules.ts'
+import type { Overrides } from '../state/overrides.ts'
+import { StoreUnavailableError } from '../errors.ts'
+import type { Override } from '../state/store.ts'
 import type { Config, Context, Side } from '../types.ts'
 import { breach } from './guard.ts'
 import { SideWindow, type SideSummary, type SliceData } from './window.ts'
@@ -106,7 +107,7 @@ export class Safety {
   /** The windows to judge: this replica's, or the whole fleet's when it holds the lease; null when another replica decides. */
   async #judged (): Promise<Map<string, SideWindow> | null> {
     const local = new Map([...this.#windows].map(([name, w]) => [name, w.window]))
-    const shared = this.overrides.shared ? this.overrides.store as RedisStore : null
+    const shared = this.overrides.coordination
     if (shared === null || !shared.up) return local
     try {
       const data: Record<string, SliceData[]> = {}

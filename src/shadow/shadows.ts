@@ -1,14 +1,17 @@
 import { EventEmitter } from 'node:events'
 import type { IncomingMessage } from 'node:http'
 import type { Dispatcher } from 'undici'
-import { forwardPath, strippedPrefix } from '../routing/rewrite.ts'
+import { forwardPath } from '../routing/rewrite.ts'
 import type { CompiledContext } from '../routing/table.ts'
-import type { Shadow, Upstream } from '../types.ts'
-import type { UpstreamPools } from '../proxy/upstreams.ts'
-import type { RequestTrace } from '../proxy/tracing.ts'
-import { upstreamHost, withHost } from '../proxy/headers.ts'
+import type { Shadow, Side, Upstream } from '../types.ts'
 import { Capture } from './capture.ts'
 import { compare, endpointOf, fieldPatterns, matchesAny, Noise, resultOf, type Captured, type Difference, type FieldPattern, type Verdict } from './compare.ts'
+
+/* What shadowing needs of the proxy, declared here so that shadow/ does not import proxy/ (which imports it). */
+/** The proxy's connection pools (UpstreamPools). */
+interface Pools { get: (u: Upstream) => { pool: Dispatcher } }
+/** The request's spans (RequestTrace): a shadow copy gets one of its own; call the result with its status (0: no answer). */
+interface ShadowSpans { shadow: (upstream: Upstream, headers: string[]) => (status: number) => void }
 
 /** `noisy`: legacy does not reproduce its own body and nothing finer could be compared (never a match). */
 export type ShadowResult = Verdict | 'error' | 'dropped'
@@ -96,7 +99,7 @@ export class Shadows extends EventEmitter {
   #inflight = 0
   readonly #stats = new Map<string, ContextStats>()
 
-  constructor (private readonly pools: UpstreamPools, private readonly observer: ShadowObserver, private readonly budget: ShadowBudget = DEFAULT_BUDGET) {
+  constructor (private readonly pools: Pools, private readonly observer: ShadowObserver, private readonly budget: ShadowBudget = DEFAULT_BUDGET) {
     super()
   }
 
@@ -124,13 +127,11 @@ export class Shadows extends EventEmitter {
    * For a request legacy is about to serve: decides whether to shadow it, and if
    * so sends it to new and returns the Capture that legacy's answer is fed into.
    * `withBody`: the request has a body (the plan's body kind is not 'none').
-   * `headers` are the request's upstream headers, built once: each shadow
-   * exchange gets a copy with its upstream's Host (and any trace headers the
-   * request's own span set there replaced by its own, and its side's
-   * X-Forwarded-Prefix on top of `peerPrefix`, a trusted peer's), and is a
+   * `headersFor` gives a copy of the request's upstream headers (built once)
+   * for an upstream of the context and its side; each shadow exchange is a
    * span of its own in `trace`.
    */
-  start (ctx: CompiledContext, req: IncomingMessage, path: string, query: string, withBody: boolean, headers: readonly string[], peerPrefix: string, trace: RequestTrace): Capture | null {
+  start (ctx: CompiledContext, req: IncomingMessage, path: string, query: string, withBody: boolean, headersFor: (u: Upstream, side: Side) => string[], trace: ShadowSpans): Capture | null {
     const shadow = ctx.context.shadow as Shadow
     const method = req.method as string
     if (!shadow.methods.includes(method) || Math.random() * 100 >= shadow.percent) return null
@@ -153,11 +154,9 @@ export class Shadows extends EventEmitter {
       settle()
     })
     const send = (u: Upstream, side: 'legacy' | 'new', body: Buffer | null, into: Capture): void => {
-      // The request's own headers are legacy's.
-      const prefix = strippedPrefix(ctx.rewrite[side], path)
-      const copy = withHost(headers, upstreamHost(u, req.headers.host), prefix === strippedPrefix(ctx.rewrite.legacy, path) ? null : prefix, peerPrefix)
-      copy.push('x-strangler-shadow', '1')
-      this.#send(u, forwardPath(u, ctx.rewrite[side], path, query), method, copy, body, into, trace.shadow(u, copy))
+      const headers = headersFor(u, side)
+      headers.push('x-strangler-shadow', '1')
+      this.#send(u, forwardPath(u, ctx.rewrite[side], path, query), method, headers, body, into, trace.shadow(u, headers))
     }
     if (!withBody) {
       send(ctx.new, 'new', null, capture('next'))

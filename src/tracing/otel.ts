@@ -1,6 +1,6 @@
 /**
  * OpenTelemetry tracing, loaded (with the SDK) only when an OTLP endpoint is
- * set in the environment: see tracingFromEnv in src/proxy/tracing.ts.
+ * set in the environment: see tracingFromEnv in src/tracing/from-env.ts.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { createRequire } from 'node:module'
@@ -9,8 +9,7 @@ import { W3CTraceContextPropagator } from '@opentelemetry/core'
 import { defaultResource, detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources'
 import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base'
 import type { Logger } from 'pino'
-import type { Plan, Target } from '../proxy/plan.ts'
-import type { RequestTrace, Tracing } from '../proxy/tracing.ts'
+import type { RequestTrace, TracedPlan, TracedTarget, Tracing } from '../proxy/tracing.ts'
 import type { Decision } from '../routing/decide.ts'
 import type { Upstream } from '../types.ts'
 import { OtlpJsonExporter, otlpOptions } from './otlp.ts'
@@ -69,7 +68,7 @@ class Traced implements RequestTrace {
     return span
   }
 
-  fallback (next: Target, reason: string): void {
+  fallback (next: TracedTarget, reason: string): void {
     this.#fallback = this.#client(next.upstream.name, next.side, next.headers, { 'strangler.fallback': reason })
   }
 
@@ -79,11 +78,11 @@ class Traced implements RequestTrace {
   }
 
   /** The response to the client has closed. */
-  close (res: ServerResponse, plan: Plan): void {
+  close (res: ServerResponse, plan: TracedPlan): void {
     const { span } = this
     const status = res.writableFinished ? res.statusCode : 0
     if (plan.fellBack !== null) {
-      span.setAttributes({ 'strangler.side': 'legacy', 'strangler.upstream': (plan.fallback as Target).upstream.name, 'strangler.fallback': plan.fellBack })
+      span.setAttributes({ 'strangler.side': 'legacy', 'strangler.upstream': (plan.fallback as TracedTarget).upstream.name, 'strangler.fallback': plan.fellBack })
       if (this.#fallback !== null) ended(this.#fallback, status)
     }
     ended(span, status)
@@ -109,7 +108,7 @@ export function startTracing (log: Logger): Tracing {
   const tracer = provider.getTracer('strangler-proxy', version)
   log.info({ url: options.url.origin + options.url.pathname, service: resource.attributes['service.name'] }, 'tracing: exporting spans over OTLP/HTTP')
   return {
-    request (req: IncomingMessage, res: ServerResponse, d: Decision, plan: Plan): RequestTrace {
+    request (req: IncomingMessage, res: ServerResponse, d: Decision, plan: TracedPlan): RequestTrace {
       const parent = propagator.extract(ROOT_CONTEXT, req.headers, defaultTextMapGetter)
       const method = req.method as string
       const route = routeOf(d)

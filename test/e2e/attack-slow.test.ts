@@ -164,7 +164,7 @@ t.test('bodies over maxBodyBytes get 413: declared by Content-Length, or found m
   t.equal(statusLine(await rawRequest(p.proxyPort, post('/at-limit', 'a'.repeat(1000)))), 'HTTP/1.1 200 OK', 'Content-Length 1000: served')
   const declared = await rawRequest(p.proxyPort, post('/declared-over', 'a'.repeat(1001)))
   t.equal(statusLine(declared), 'HTTP/1.1 413 Payload Too Large', 'Content-Length 1001: 413')
-  t.match(declared, /\r\n\r\n\{"statusCode":413,"code":"STRANGLER_BODY_TOO_LARGE"/, 'with the JSON error body')
+  t.match(declared, /\r\n\r\n\{"statusCode":413,"status":413,"code":"STRANGLER_BODY_TOO_LARGE"/, 'with the JSON error body')
   t.notOk(started.includes('/declared-over'), 'a body declared too large never reaches the upstream, not even its headers')
 
   t.equal(statusLine(await rawRequest(p.proxyPort, chunked('/chunked-at-limit', 10, 100))), 'HTTP/1.1 200 OK', 'chunked, 1000 bytes: served')

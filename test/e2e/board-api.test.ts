@@ -22,7 +22,7 @@ t.test('boardAuth on: /status and /board/data need the token; the page shell, he
   for (const route of ['/status', '/board/data']) {
     const none = await admin(p, 'GET', route)
     t.equal(none.status, 401, `${route} without a token`)
-    t.strictSame(none.json, { status: 401, code: 'STRANGLER_UNAUTHORIZED', message: 'Send the admin token as "Authorization: Bearer <token>".' })
+    t.strictSame(none.json, { statusCode: 401, status: 401, code: 'STRANGLER_UNAUTHORIZED', message: 'Send the admin token as "Authorization: Bearer <token>".' })
     t.equal((await admin(p, 'GET', route, { token: 'wrong' })).status, 401, `${route} with a wrong token`)
     t.equal((await admin(p, 'GET', route, { token: TOKEN })).status, 200, `${route} with the token`)
   }

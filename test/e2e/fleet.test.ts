@@ -1,7 +1,7 @@
 import { once } from 'node:events'
 import { writeFileSync } from 'node:fs'
 import t, { type Test } from 'tap'
-import type { RedisStore } from '../../src/admin/redis-store.ts'
+import type { RedisStore } from '../../src/state/redis-store.ts'
 import { Strangler } from '../../src/main.ts'
 import { admin, configFile, get, quietLog, recordingLog, serveProcess, tally, upstream, whoAnswers } from '../helpers.ts'
 import { redisServer } from '../redis.ts'

@@ -63,7 +63,7 @@ t.test('502 with a generic body when the upstream refuses; no address leaks', as
   const p = await proxy(t, routes({ legacy: legacy.url, new: `http://127.0.0.1:${port}`, weight: 100 }))
   const r = await get(`${p.base}/api/orders`)
   t.equal(r.status, 502)
-  t.same(JSON.parse(r.body), { statusCode: 502, code: 'STRANGLER_UPSTREAM_UNAVAILABLE', message: 'The service behind this proxy did not answer.' })
+  t.strictSame(JSON.parse(r.body), { statusCode: 502, status: 502, code: 'STRANGLER_UPSTREAM_UNAVAILABLE', message: 'The service behind this proxy did not answer.' })
   t.notMatch(r.body, String(port))
   t.notMatch(r.body, '127.0.0.1')
   const post = await get(`${p.base}/api/orders`, { method: 'POST', body: 'x'.repeat(100_000) })

@@ -66,7 +66,7 @@ async function countingUpstream (t: Test, holdMs = Infinity): Promise<CountingUp
   return u
 }
 
-const BUSY = '{"statusCode":503,"code":"STRANGLER_UPSTREAM_BUSY","message":"The service behind this proxy is busy; retry later."}'
+const BUSY = '{"statusCode":503,"status":503,"code":"STRANGLER_UPSTREAM_BUSY","message":"The service behind this proxy is busy; retry later."}'
 
 t.test('maxConnections: 4 and 50 concurrent clients: the upstream never sees more than 4 connections, and every client is answered', async t => {
   const up = await countingUpstream(t, 20)

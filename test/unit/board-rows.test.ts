@@ -1,7 +1,7 @@
 import t from 'tap'
 import type { Sample, SideRates, WindowRates } from '../../src/admin/board/rates.ts'
 import { boardData, stageOf, type BoardData } from '../../src/admin/board/rows.ts'
-import type { ContextStatus } from '../../src/admin/server.ts'
+import type { ContextStatus } from '../../src/admin/status.ts'
 import type { Shadow } from '../../src/types.ts'
 import { configOf } from '../fixtures/config.ts'
 

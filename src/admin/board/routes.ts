@@ -1,11 +1,11 @@
+import { readFile } from 'node:fs/promises'
 import type { FastifyInstance, FastifyReply, onRequestHookHandler } from 'fastify'
 import type { Config } from '../../types.ts'
-import type { Dormant } from '../overrides.ts'
-import type { ContextStatus } from '../server.ts'
+import type { Dormant } from '../../state/store.ts'
+import type { ContextStatus } from '../status.ts'
 import { css, html } from './page.ts'
 import { LiveRates, type MetricFamily } from './rates.ts'
 import { boardData } from './rows.ts'
-import { script } from './script.ts'
 
 export interface BoardDeps {
   config: () => Config
@@ -36,6 +36,22 @@ function asset (reply: FastifyReply, type: string, body: string): FastifyReply {
 }
 
 /**
+ * The board's browser code as JavaScript, read once. `npm run build` compiles
+ * browser.ts to browser.js beside this file; run from the sources (the tests,
+ * a TypeScript loader) there is only browser.ts, compiled here with the
+ * TypeScript of the checkout. The source map comment is dropped: the map is
+ * not served.
+ */
+async function browserScript (): Promise<string> {
+  if (import.meta.url.endsWith('.js')) return (await readFile(new URL('./browser.js', import.meta.url), 'utf8')).replace(/\n\/\/# sourceMappingURL=\S+\s*$/, '\n')
+  const ts = (await import('typescript')).default
+  const source = await readFile(new URL('./browser.ts', import.meta.url), 'utf8')
+  return ts.transpileModule(source, { fileName: 'browser.ts', compilerOptions: { target: ts.ScriptTarget.ES2022, moduleDetection: ts.ModuleDetectionKind.Legacy, alwaysStrict: true } }).outputText
+}
+
+let script: Promise<string> | null = null
+
+/**
  * The migration board: the page (`/`, `/board.js`, `/board.css`, no data in
  * them, so always served) and its data (`/board/data`, behind the token when
  * `server.boardAuth` is on). The page polls the data and acts through the
@@ -44,7 +60,7 @@ function asset (reply: FastifyReply, type: string, body: string): FastifyReply {
 export function registerBoard (app: FastifyInstance, deps: BoardDeps): void {
   const rates = new LiveRates(deps.metricsJSON)
   app.get('/', async (_req, reply) => asset(reply, 'text/html; charset=utf-8', html))
-  app.get('/board.js', async (_req, reply) => asset(reply, 'text/javascript; charset=utf-8', script))
+  app.get('/board.js', async (_req, reply) => asset(reply, 'text/javascript; charset=utf-8', await (script ??= browserScript())))
   app.get('/board.css', async (_req, reply) => asset(reply, 'text/css; charset=utf-8', css))
   // Browsers ask for it whatever the page says; an empty answer keeps their consoles clean.
   app.get('/favicon.ico', async (_req, reply) => reply.code(204).headers(PAGE_HEADERS).send())

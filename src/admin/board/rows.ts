@@ -1,6 +1,6 @@
 import type { Config, Context, Side } from '../../types.ts'
-import type { Dormant } from '../overrides.ts'
-import type { ContextStatus } from '../server.ts'
+import type { Dormant } from '../../state/store.ts'
+import type { ContextStatus } from '../status.ts'
 import type { Sample, SideRates, WindowRates } from './rates.ts'
 
 /** Where a context is in its migration, from its config and effective weight. */

@@ -1,19 +1,32 @@
+/// <reference lib="dom" />
 /**
- * The board's script: plain DOM, no framework, no build step. It polls
- * /board/data, renders every value with textContent (names come from YAML),
- * and acts through the admin API with the token kept in sessionStorage.
- * Written without template literals: it is one itself.
+ * The board's script: plain DOM, no framework. It polls /board/data, renders every value with
+ * textContent (names come from YAML) and acts through the admin API, the token in sessionStorage.
+ * A classic script (no import or export), built to browser.js and served as /board.js.
  */
-export const script = String.raw`'use strict';
+'use strict';
 (function () {
+  type BoardData = import('./rows.ts').BoardData;
+  type BoardRow = import('./rows.ts').BoardRow;
+  type Stage = import('./rows.ts').Stage;
+  type Side = 'legacy' | 'new';
+  type ActionKind = 'rollback' | 'weight' | 'clear';
+  type SortKey = keyof typeof SORTS;
+  /** A cell's line: text, class. */
+  type Line = [string, string];
+  interface Pending { kind: ActionKind; name: string; from: number; configured: number; rps: number | null }
+  /** What the admin API answers: an error's code and message, or a change's row. */
+  interface Answer { code?: string; message?: string; effectiveWeight?: number; warning?: string }
+
   var EVERY_MS = 2000;
   var TOKEN_KEY = 'strangler-admin-token';
-  var STAGE_NAMES = { 'legacy-only': 'legacy only', shadowing: 'shadowing', ramping: 'ramping', migrated: 'migrated', retired: 'legacy retired' };
-  var STAGE_RANK = { 'legacy-only': 0, shadowing: 1, ramping: 2, migrated: 3, retired: 4 };
-  var $ = function (id) { return document.getElementById(id); };
-  var state = { data: null, sort: { key: 'name', dir: 1 }, stage: null, query: '', pending: null, timer: null };
+  var STAGE_NAMES: Record<Stage, string> = { 'legacy-only': 'legacy only', shadowing: 'shadowing', ramping: 'ramping', migrated: 'migrated', retired: 'legacy retired' };
+  var STAGE_RANK: Record<Stage, number> = { 'legacy-only': 0, shadowing: 1, ramping: 2, migrated: 3, retired: 4 };
+  var $ = function <T extends HTMLElement = HTMLElement> (id: string): T { return document.getElementById(id) as T; };
+  var state: { data: BoardData | null; sort: { key: SortKey; dir: number }; stage: Stage | null; query: string; pending: Pending | null; timer: ReturnType<typeof setTimeout> | undefined } =
+    { data: null, sort: { key: 'name', dir: 1 }, stage: null, query: '', pending: null, timer: undefined };
 
-  function el (tag, className, text) {
+  function el<K extends keyof HTMLElementTagNameMap> (tag: K, className?: string, text?: string): HTMLElementTagNameMap[K] {
     var e = document.createElement(tag);
     if (className) e.className = className;
     if (text !== undefined) e.textContent = text;
@@ -21,36 +34,36 @@ export const script = String.raw`'use strict';
   }
 
   function token () { return sessionStorage.getItem(TOKEN_KEY) || ''; }
-  function headers (json) {
-    var h = {};
+  function headers (json: boolean): Record<string, string> {
+    var h: Record<string, string> = {};
     if (token() !== '') h.authorization = 'Bearer ' + token();
     if (json) h['content-type'] = 'application/json';
     return h;
   }
 
-  function round (n, digits) { var f = Math.pow(10, digits); return Math.round(n * f) / f; }
-  function rate (rps) { return rps === 0 ? '0' : rps >= 100 ? String(Math.round(rps)) : rps >= 10 ? rps.toFixed(1) : rps.toFixed(2); }
-  function percent (n) { return n === null || n === undefined ? '—' : round(n, n < 10 ? 2 : 1) + '%'; }
-  function latency (s) {
+  function round (n: number, digits: number) { var f = Math.pow(10, digits); return Math.round(n * f) / f; }
+  function rate (rps: number) { return rps === 0 ? '0' : rps >= 100 ? String(Math.round(rps)) : rps >= 10 ? rps.toFixed(1) : rps.toFixed(2); }
+  function percent (n: number | null | undefined) { return n === null || n === undefined ? '—' : round(n, n < 10 ? 2 : 1) + '%'; }
+  function latency (s: number | null | undefined) {
     if (s === null || s === undefined) return '—';
     var ms = s * 1000;
     return ms < 10 ? ms.toFixed(1) + ' ms' : ms < 1000 ? Math.round(ms) + ' ms' : s.toFixed(2) + ' s';
   }
-  function clock (iso) { return new Date(iso).toLocaleTimeString(); }
-  function until (iso) {
+  function clock (iso: string) { return new Date(iso).toLocaleTimeString(); }
+  function until (iso: string) {
     var s = Math.round((Date.parse(iso) - Date.now()) / 1000);
     if (s <= 0) return 'now';
     return s < 120 ? 'in ' + s + ' s' : s < 7200 ? 'in ' + Math.round(s / 60) + ' min' : 'in ' + Math.round(s / 3600) + ' h';
   }
 
-  function say (text, kind) {
+  function say (text: string, kind?: string) {
     var m = $('message');
     m.textContent = text;
     m.className = kind || '';
     m.hidden = text === '';
   }
 
-  function lock (text) {
+  function lock (text: string) {
     document.body.classList.add('locked');
     $('lock').textContent = text;
     $('lock').hidden = false;
@@ -66,7 +79,7 @@ export const script = String.raw`'use strict';
   }
 
   // The traffic of a context that a change from one weight to another moves, in words.
-  function moveText (name, from, to, rps) {
+  function moveText (name: string, from: number, to: number, rps: number | null) {
     if (!(to >= 0 && to <= 100)) return 'Enter a weight from 0 to 100.';
     var moved = round(Math.abs(to - from), 2);
     if (moved === 0) return 'Nothing moves: ' + name + ' already sends ' + from + '% of its traffic to new.';
@@ -75,56 +88,56 @@ export const script = String.raw`'use strict';
   }
 
   var SORTS = {
-    name: function (r) { return r.name; },
-    stage: function (r) { return STAGE_RANK[r.stage] * 1000 + r.effectiveWeight; },
-    weight: function (r) { return r.effectiveWeight; },
-    shadow: function (r) { return r.shadow === null ? null : r.shadow.matchRate; },
-    legacyRps: function (r) { return r.traffic && r.traffic.legacy.rps; },
-    legacyErr: function (r) { return r.traffic && r.traffic.legacy.errorRate; },
-    legacyP99: function (r) { return r.traffic && r.traffic.legacy.p99; },
-    newRps: function (r) { return r.traffic && r.traffic.new.rps; },
-    newErr: function (r) { return r.traffic && r.traffic.new.errorRate; },
-    newP99: function (r) { return r.traffic && r.traffic.new.p99; },
-    newFallback: function (r) { return r.traffic && r.traffic.new.fallbackRate; }
+    name: function (r: BoardRow): string | number | null | undefined { return r.name; },
+    stage: function (r: BoardRow) { return STAGE_RANK[r.stage] * 1000 + r.effectiveWeight; },
+    weight: function (r: BoardRow) { return r.effectiveWeight; },
+    shadow: function (r: BoardRow) { return r.shadow === null ? null : r.shadow.matchRate; },
+    legacyRps: function (r: BoardRow) { return r.traffic && r.traffic.legacy.rps; },
+    legacyErr: function (r: BoardRow) { return r.traffic && r.traffic.legacy.errorRate; },
+    legacyP99: function (r: BoardRow) { return r.traffic && r.traffic.legacy.p99; },
+    newRps: function (r: BoardRow) { return r.traffic && r.traffic.new.rps; },
+    newErr: function (r: BoardRow) { return r.traffic && r.traffic.new.errorRate; },
+    newP99: function (r: BoardRow) { return r.traffic && r.traffic.new.p99; },
+    newFallback: function (r: BoardRow) { return r.traffic && r.traffic.new.fallbackRate; }
   };
 
   function visibleRows () {
     var q = state.query.trim().toLowerCase();
-    var rows = state.data.contexts.filter(function (r) {
+    var rows = (state.data as BoardData).contexts.filter(function (r) {
       if (state.stage !== null && r.stage !== state.stage) return false;
       return q === '' || (r.name + ' ' + r.stageLabel + ' ' + r.legacy + ' ' + r.new).toLowerCase().indexOf(q) >= 0;
     });
-    var key = SORTS[state.sort.key];
+    var key: (r: BoardRow) => string | number | null | undefined = SORTS[state.sort.key];
     var dir = state.sort.dir;
     return rows.sort(function (a, b) {
       var x = key(a);
       var y = key(b);
-      var absent = (x === null || x === undefined) - (y === null || y === undefined);
+      var absent = Number(x === null || x === undefined) - Number(y === null || y === undefined);
       if (absent !== 0) return absent; // rows without a value go last either way
-      var c = x < y ? -1 : x > y ? 1 : 0;
+      var c = (x as number) < (y as number) ? -1 : (x as number) > (y as number) ? 1 : 0;
       return c * dir || (a.name < b.name ? -1 : 1);
     });
   }
 
-  function cell (tr, className, text) {
+  function cell (tr: HTMLTableRowElement, className: string, text?: string) {
     var td = el('td', className, text);
     tr.appendChild(td);
     return td;
   }
 
-  function lines (td, texts) {
+  function lines (td: HTMLElement, texts: Line[]) {
     texts.forEach(function (t) { td.appendChild(el('div', t[1], t[0])); });
   }
 
-  function sideCells (tr, r, side) {
+  function sideCells (tr: HTMLTableRowElement, r: BoardRow, side: Side) {
     var s = r.traffic && r.traffic[side];
     cell(tr, 'num ' + side + '-rps', s ? rate(s.rps) : '…');
-    cell(tr, 'num ' + side + '-err' + (s && s.errorRate > 0 ? ' bad' : ''), s ? percent(s.errorRate) : '…');
+    cell(tr, 'num ' + side + '-err' + (s && (s.errorRate ?? 0) > 0 ? ' bad' : ''), s ? percent(s.errorRate) : '…');
     cell(tr, 'num ' + side + '-p99', s ? latency(s.p99) : '…');
-    if (side === 'new') cell(tr, 'num new-fallback' + (s && s.fallbackRate > 0 ? ' warn' : ''), s ? percent(s.fallbackRate) : '…');
+    if (side === 'new') cell(tr, 'num new-fallback' + (s && (s.fallbackRate ?? 0) > 0 ? ' warn' : ''), s ? percent(s.fallbackRate) : '…');
   }
 
-  function button (action, text, disabled, title) {
+  function button (action: ActionKind, text: string, disabled: boolean, title: string) {
     var b = el('button', '', text);
     b.type = 'button';
     b.dataset.action = action;
@@ -133,7 +146,7 @@ export const script = String.raw`'use strict';
     return b;
   }
 
-  function row (r) {
+  function row (r: BoardRow) {
     var tr = el('tr', r.guard && r.guard.tripped ? 'tripped' : '');
     tr.dataset.context = r.name;
     lines(cell(tr, 'context'), [[r.name, 'name'], [r.legacy + ' → ' + r.new, 'muted small']]);
@@ -144,18 +157,18 @@ export const script = String.raw`'use strict';
     sideCells(tr, r, 'legacy');
     sideCells(tr, r, 'new');
     var sh = r.shadow;
-    lines(cell(tr, 'shadow'), sh === null ? [['—', 'muted']] : [
+    lines(cell(tr, 'shadow'), sh === null ? [['—', 'muted']] : ([
       [sh.matchRate === null ? 'nothing compared yet' : percent(sh.matchRate * 100) + ' of ' + sh.compared, sh.matchRate !== null && sh.matchRate < 0.99 ? 'warn' : ''],
       sh.noisyRate ? [percent(sh.noisyRate * 100) + ' noisy: legacy varies', 'warn small'] : null,
       [sh.percent + '% mirrored' + (sh.over === 'since start' ? ', since start' : ''), 'muted small']
-    ].filter(Boolean));
+    ] as Array<Line | null>).filter((l): l is Line => Boolean(l)));
     var o = r.override;
     lines(cell(tr, 'override'), o === null ? [['—', 'muted']] : [
       [(o.weight === 0 ? 'rolled back' : 'weight ' + o.weight + '%') + ' by ' + o.by, 'warn'],
       [o.reason, 'small reason'],
       [o.expiresAt === null ? 'no expiry' : 'expires ' + until(o.expiresAt) + ' (' + clock(o.expiresAt) + ')', 'muted small']
     ]);
-    var safety = [];
+    var safety: Line[] = [];
     if (r.guard) {
       safety.push(r.guard.tripped ? ['guard TRIPPED', 'bad'] : ['guard holding', 'good']);
       if (r.guard.new.requests > 0) safety.push(['new ' + percent(r.guard.new.errorRate) + ' 5xx or fallback vs legacy ' + percent(r.guard.legacy.errorRate), 'muted small']);
@@ -169,7 +182,7 @@ export const script = String.raw`'use strict';
     return tr;
   }
 
-  function renderSummary (d) {
+  function renderSummary (d: BoardData) {
     var c = d.config;
     $('config').textContent = 'config ' + c.hash + ' · loaded ' + clock(c.loadedAt) + ' · last reload ' +
       (c.lastReload === 'ok' ? 'ok' : 'REJECTED: ' + c.errors[0] + (c.errors.length > 1 ? ' (and ' + (c.errors.length - 1) + ' more)' : '') + '; the config above keeps serving') +
@@ -179,14 +192,14 @@ export const script = String.raw`'use strict';
     var t = d.traffic;
     if (t !== null && t.newShare !== null) {
       $('share').textContent = percent(t.newShare);
-      $('share-text').textContent = 'of all traffic served by new services: ' + rate(t.newRps) + ' of ' + rate(t.rps) + ' req/s over the last ' + Math.round(d.window) + ' s (' + rate(t.unmatchedRps) + ' req/s matched no context)';
+      $('share-text').textContent = 'of all traffic served by new services: ' + rate(t.newRps) + ' of ' + rate(t.rps) + ' req/s over the last ' + Math.round(d.window ?? 0) + ' s (' + rate(t.unmatchedRps) + ' req/s matched no context)';
     } else {
       $('share').textContent = percent(d.meanWeight);
-      $('share-text').textContent = (t === null ? 'measuring traffic…' : 'no traffic in the last ' + Math.round(d.window) + ' s') + ' · mean weight to new across ' + d.contexts.length + ' contexts';
+      $('share-text').textContent = (t === null ? 'measuring traffic…' : 'no traffic in the last ' + Math.round(d.window ?? 0) + ' s') + ' · mean weight to new across ' + d.contexts.length + ' contexts';
     }
     var stages = $('stages');
     stages.textContent = '';
-    Object.keys(STAGE_NAMES).forEach(function (s) {
+    (Object.keys(STAGE_NAMES) as Stage[]).forEach(function (s) {
       var b = el('button', 'badge stage-' + s, STAGE_NAMES[s] + ' ' + d.stages[s]);
       b.type = 'button';
       b.dataset.stage = s;
@@ -206,7 +219,7 @@ export const script = String.raw`'use strict';
     rows.forEach(function (r) { body.appendChild(row(r)); });
     $('rows').replaceChildren(body);
     $('shown').textContent = rows.length === d.contexts.length ? d.contexts.length + ' contexts' : rows.length + ' of ' + d.contexts.length + ' contexts';
-    document.querySelectorAll('th[data-sort]').forEach(function (th) {
+    document.querySelectorAll<HTMLElement>('th[data-sort]').forEach(function (th) {
       th.setAttribute('aria-sort', th.dataset.sort === state.sort.key ? (state.sort.dir === 1 ? 'ascending' : 'descending') : 'none');
     });
   }
@@ -215,7 +228,7 @@ export const script = String.raw`'use strict';
     clearTimeout(state.timer);
     try {
       var res = await fetch('/board/data', { headers: headers(false), cache: 'no-store' });
-      var body = await res.json().catch(function () { return {}; });
+      var body = await res.json().catch(function () { return {}; }) as BoardData & Answer;
       if (res.status === 401) lock(token() === '' ? 'This board needs the admin token (server.boardAuth is on): enter it above.' : 'The admin token was refused: ' + body.message);
       else if (!res.ok) lock('The admin API answered ' + res.status + ': ' + (body.message || 'no message'));
       else {
@@ -231,7 +244,7 @@ export const script = String.raw`'use strict';
     state.timer = setTimeout(refresh, EVERY_MS);
   }
 
-  var ACTIONS = {
+  var ACTIONS: Record<ActionKind, { title: string; ok: string; reason: string; method: string; path: string }> = {
     rollback: { title: 'Roll back ', ok: 'Roll back', reason: 'rolled back from the board', method: 'POST', path: '/rollback' },
     weight: { title: 'Set the weight of ', ok: 'Set weight', reason: 'weight set from the board', method: 'PUT', path: '/weight' },
     clear: { title: 'Clear the override of ', ok: 'Clear override', reason: '', method: 'DELETE', path: '/override' }
@@ -239,18 +252,18 @@ export const script = String.raw`'use strict';
 
   // An empty or unreadable weight is NaN, never 0: it must not become a rollback.
   function target () {
-    var p = state.pending;
-    var typed = $('confirm-weight').value.trim();
+    var p = state.pending as Pending;
+    var typed = $<HTMLInputElement>('confirm-weight').value.trim();
     return p.kind === 'rollback' ? 0 : p.kind === 'clear' ? p.configured : typed === '' ? NaN : Number(typed);
   }
 
   function describe () {
-    var p = state.pending;
+    var p = state.pending as Pending;
     $('confirm-text').textContent = moveText(p.name, p.from, target(), p.rps);
   }
 
-  function open (kind, name) {
-    var r = state.data.contexts.find(function (c) { return c.name === name; });
+  function open (kind: ActionKind, name: string) {
+    var r = (state.data as BoardData).contexts.find(function (c) { return c.name === name; });
     if (r === undefined) return;
     if (token() === '') {
       say('Enter the admin token above first: actions need it.', 'bad');
@@ -262,17 +275,17 @@ export const script = String.raw`'use strict';
     $('confirm-title').textContent = a.title + r.name + '?';
     $('confirm-ok').textContent = a.ok;
     $('confirm-weight-label').hidden = kind !== 'weight';
-    $('confirm-weight').value = String(r.effectiveWeight);
-    $('confirm-reason').value = a.reason;
-    $('confirm-reason').parentElement.hidden = kind === 'clear';
+    $<HTMLInputElement>('confirm-weight').value = String(r.effectiveWeight);
+    $<HTMLInputElement>('confirm-reason').value = a.reason;
+    ($('confirm-reason').parentElement as HTMLElement).hidden = kind === 'clear';
     $('confirm-error').hidden = true;
     describe();
-    $('confirm').showModal();
+    $<HTMLDialogElement>('confirm').showModal();
     (kind === 'weight' ? $('confirm-weight') : $('confirm-ok')).focus();
   }
 
   async function confirm () {
-    var p = state.pending;
+    var p = state.pending as Pending;
     var a = ACTIONS[p.kind];
     var to = target();
     if (!(to >= 0 && to <= 100)) {
@@ -280,11 +293,11 @@ export const script = String.raw`'use strict';
       $('confirm-error').hidden = false;
       return;
     }
-    var body = p.kind === 'clear' ? undefined : JSON.stringify(p.kind === 'weight' ? { weight: to, reason: $('confirm-reason').value } : { reason: $('confirm-reason').value });
-    $('confirm-ok').disabled = true;
+    var body = p.kind === 'clear' ? undefined : JSON.stringify(p.kind === 'weight' ? { weight: to, reason: $<HTMLInputElement>('confirm-reason').value } : { reason: $<HTMLInputElement>('confirm-reason').value });
+    $<HTMLButtonElement>('confirm-ok').disabled = true;
     try {
       var res = await fetch('/contexts/' + encodeURIComponent(p.name) + a.path, { method: a.method, headers: headers(body !== undefined), body: body });
-      var answer = await res.json().catch(function () { return {}; });
+      var answer = await res.json().catch(function () { return {}; }) as Answer;
       if (!res.ok) {
         var text = res.status === 401 ? 'The admin token was refused: ' + answer.message : res.status + ' ' + (answer.code || '') + ': ' + (answer.message || 'no message');
         $('confirm-error').textContent = text;
@@ -292,14 +305,14 @@ export const script = String.raw`'use strict';
         say(text, 'bad');
         return;
       }
-      $('confirm').close();
+      $<HTMLDialogElement>('confirm').close();
       say(p.name + ': weight to new ' + p.from + '% → ' + answer.effectiveWeight + '%' + (answer.warning ? '. Warning: ' + answer.warning : ''), answer.warning ? 'bad' : '');
       await refresh();
     } catch (err) {
       $('confirm-error').textContent = 'The admin API cannot be reached: nothing was changed by this page.';
       $('confirm-error').hidden = false;
     } finally {
-      $('confirm-ok').disabled = false;
+      $<HTMLButtonElement>('confirm-ok').disabled = false;
     }
   }
 
@@ -307,10 +320,10 @@ export const script = String.raw`'use strict';
     showTokenState();
     $('token-form').addEventListener('submit', function (e) {
       e.preventDefault();
-      var value = $('token').value.trim();
+      var value = $<HTMLInputElement>('token').value.trim();
       if (value === '') return;
       sessionStorage.setItem(TOKEN_KEY, value);
-      $('token').value = '';
+      $<HTMLInputElement>('token').value = '';
       showTokenState();
       say('');
       refresh();
@@ -320,27 +333,26 @@ export const script = String.raw`'use strict';
       showTokenState();
       refresh();
     });
-    $('search').addEventListener('input', function (e) { state.query = e.target.value; render(); });
+    $('search').addEventListener('input', function (e) { state.query = (e.target as HTMLInputElement).value; render(); });
     $('stages').addEventListener('click', function (e) {
-      var b = e.target.closest('button[data-stage]');
+      var b = (e.target as Element).closest<HTMLElement>('button[data-stage]');
       if (!b) return;
-      state.stage = state.stage === b.dataset.stage ? null : b.dataset.stage;
+      state.stage = state.stage === b.dataset.stage ? null : b.dataset.stage as Stage;
       render();
     });
-    document.querySelector('thead').addEventListener('click', function (e) {
-      var th = e.target.closest('th[data-sort]');
+    (document.querySelector('thead') as HTMLTableSectionElement).addEventListener('click', function (e) {
+      var th = (e.target as Element).closest<HTMLElement>('th[data-sort]');
       if (!th) return;
-      state.sort = { key: th.dataset.sort, dir: state.sort.key === th.dataset.sort ? -state.sort.dir : 1 };
+      state.sort = { key: th.dataset.sort as SortKey, dir: state.sort.key === th.dataset.sort ? -state.sort.dir : 1 };
       render();
     });
     $('rows').addEventListener('click', function (e) {
-      var b = e.target.closest('button[data-action]');
-      if (b) open(b.dataset.action, b.closest('tr').dataset.context);
+      var b = (e.target as Element).closest<HTMLElement>('button[data-action]');
+      if (b) open(b.dataset.action as ActionKind, (b.closest('tr') as HTMLTableRowElement).dataset.context as string);
     });
     $('confirm-weight').addEventListener('input', describe);
-    $('confirm-cancel').addEventListener('click', function () { $('confirm').close(); });
+    $('confirm-cancel').addEventListener('click', function () { $<HTMLDialogElement>('confirm').close(); });
     $('confirm-ok').addEventListener('click', confirm);
     refresh();
   });
 })();
-`

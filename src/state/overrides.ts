@@ -2,18 +2,11 @@ import { EventEmitter } from 'node:events'
 import type { Logger } from 'pino'
 import type { EffectiveWeight } from '../routing/decide.ts'
 import type { Config, Context } from '../types.ts'
+import type { Coordination } from './coordination.ts'
+import { Expiries } from './expiry.ts'
 import { contextFingerprint, DORMANT, notInForce, UNSAVED } from './override-rules.ts'
-import type { AnchorMode, RedisStore } from './redis-store.ts'
-import type { Entry, Override, OverrideMap, OverrideStore } from './store.ts'
-
-export { contextFingerprint }
-
-const MAX_TIMER = 2 ** 31 - 1
-
-interface Active { bp: number; override: Override }
-
-/** An override kept while its context is absent from the config, as /status shows it. */
-export interface Dormant { context: string; weight: number; reason: string; by: string; at: string; expiresAt: string | null }
+import type { AnchorMode, Dormant, Entry, Override, OverrideMap, OverrideStore, SharedStore } from './store.ts'
+import { basisPoints, effectiveWeight } from './weight.ts'
 
 /**
  * Runtime overrides on top of the YAML. The proxy reads them through `weightOf`
@@ -36,12 +29,14 @@ export interface Dormant { context: string; weight: number; reason: string; by: 
 export class Overrides extends EventEmitter {
   /** The latest entry per context, as the store has it (or as made here while a shared store was down). */
   readonly #known = new Map<string, Entry>()
-  readonly #active = new Map<string, Active>()
+  /** The overrides in force, and their weights in basis points (what the proxy reads). */
+  readonly #active = new Map<string, Override>()
+  readonly #weights = new Map<string, number>()
   /** Shared store: the fleet version at which this replica's YAML of each context first ran. */
   readonly #anchors = new Map<string, number>()
   /** Shared store: guard trips made while it was down, by context, with the version they replace. */
   readonly #unsent = new Map<string, number>()
-  readonly #timers = new Map<string, NodeJS.Timeout>()
+  readonly #expiries = new Expiries((name, o) => { if (this.#known.get(name)?.override === o) this.#recompute('ttl') })
   /** The dormant overrides, by context. */
   readonly #asleep = new Map<string, Override>()
   /** The writes of overrides dropped by a recompute. */
@@ -60,20 +55,24 @@ export class Overrides extends EventEmitter {
     return this.store.shared
   }
 
-  readonly weightOf: EffectiveWeight = ctx => {
-    if (this.#active.size === 0) return ctx.weightBp
-    const entry = this.#active.get(ctx.name)
-    return entry === undefined ? ctx.weightBp : entry.bp
+  readonly weightOf: EffectiveWeight = effectiveWeight(this.#weights)
+
+  /** The fleet's lease, windows and acknowledgements, with a shared store; null with a local one. */
+  get coordination (): Coordination | null {
+    return this.#shared()
   }
 
   get (name: string): Override | null {
-    return this.#active.get(name)?.override ?? null
+    return this.#active.get(name) ?? null
   }
 
   all (): OverrideMap {
-    const out: OverrideMap = {}
-    for (const [name, { override }] of this.#active) out[name] = override
-    return out
+    return Object.fromEntries(this.#active)
+  }
+
+  /** The weights in force in basis points, by context: what workers compute the effective weight from. */
+  weights (): Record<string, number> {
+    return Object.fromEntries(this.#weights)
   }
 
   /** Overrides kept while their context is absent from the config, by context name. */
@@ -91,7 +90,7 @@ export class Overrides extends EventEmitter {
   async restore (config: Config): Promise<void> {
     this.#config = config
     this.#setConfig(config)
-    const shared = this.#redis()
+    const shared = this.#shared()
     let saved: Map<string, Entry>
     if (shared !== null) {
       shared.on('entry', (name: string, entry: Entry) => this.receive(name, entry))
@@ -112,7 +111,7 @@ export class Overrides extends EventEmitter {
   }
 
   /** The fleet's state at start: waits for the store, and again each time it drops before everything was read. */
-  async #first (shared: RedisStore, config: Config): Promise<Map<string, Entry>> {
+  async #first (shared: SharedStore, config: Config): Promise<Map<string, Entry>> {
     for (;;) {
       await shared.connect()
       try {
@@ -131,7 +130,7 @@ export class Overrides extends EventEmitter {
       this.#unsent.delete(name)
       this.#recompute('fleet')
     }
-    this.#redis()?.ack(entry.version)
+    this.#shared()?.ack(entry.version)
   }
 
   /**
@@ -161,7 +160,7 @@ export class Overrides extends EventEmitter {
   }
 
   async #write (name: string, override: Override | null, by: string, why: string): Promise<string | null> {
-    const shared = this.#redis()
+    const shared = this.#shared()
     if (shared !== null) {
       const version = await shared.write(name, override) as number
       if (this.#learn(name, { version, override })) this.#unsent.delete(name)
@@ -217,7 +216,7 @@ export class Overrides extends EventEmitter {
   }
 
   async #resync (): Promise<void> {
-    const shared = this.#redis()
+    const shared = this.#shared()
     if (shared === null || this.#config === null) return
     const contexts = this.#config.contexts
     await this.#anchor(contexts, c => this.#anchors.get(c.name) ?? 'change')
@@ -240,7 +239,7 @@ export class Overrides extends EventEmitter {
   }
 
   async #anchor (contexts: Context[], mode: AnchorMode | ((c: Context) => AnchorMode)): Promise<void> {
-    const shared = this.#redis()
+    const shared = this.#shared()
     if (shared === null || contexts.length === 0) return
     const items = contexts.map(c => [c.name, contextFingerprint(c), typeof mode === 'function' ? mode(c) : mode] as [string, string, AnchorMode])
     const versions = await shared.anchors(items)
@@ -271,9 +270,10 @@ export class Overrides extends EventEmitter {
       const held = this.#active.get(name)
       const o = entry.override as Override
       if (reason === null) {
-        if (held?.override === o) continue
-        this.#active.set(name, { bp: Math.round(o.weight * 100), override: o })
-        this.#arm(name, o)
+        if (held === o) continue
+        this.#active.set(name, o)
+        this.#weights.set(name, basisPoints(o.weight))
+        this.#expiries.arm(name, o)
         if (by === 'fleet' || by === 'resync') this.log.info({ context: name, weight: o.weight, by: o.by, reason: o.reason }, `override of ${name} applied from the shared store`)
         else if (this.#asleep.has(name)) this.log.info({ audit: true, action: 'resume-override', context: name, by, weight: o.weight, reason: o.reason }, `dormant override of ${name} applies again: its context is back with the same YAML`)
         this.#asleep.delete(name)
@@ -282,13 +282,14 @@ export class Overrides extends EventEmitter {
         if (this.#asleep.get(name) === o) continue
         if (!this.#asleep.has(name)) this.log.info({ audit: true, action: 'dormant-override', context: name, by, weight: o.weight, reason: o.reason }, `override of ${name} kept, dormant: its context is not in the config; it applies again if the context comes back with the same YAML`)
         this.#asleep.set(name, o)
-        this.#arm(name, o)
+        this.#expiries.arm(name, o)
         if (held === undefined) continue
         this.#active.delete(name)
+        this.#weights.delete(name)
         stopped.push(name)
         changed = true
       } else {
-        const ended = held?.override ?? this.#asleep.get(name)
+        const ended = held ?? this.#asleep.get(name)
         this.#asleep.delete(name)
         if (!this.shared && reason !== 'cleared') {
           this.#known.delete(name)
@@ -308,7 +309,7 @@ export class Overrides extends EventEmitter {
     }
     for (const [name, held] of this.#active) {
       if (this.#known.has(name)) continue
-      this.#stop(name, held.override, by, why || 'cleared')
+      this.#stop(name, held, by, why || 'cleared')
       stopped.push(name)
       changed = true
     }
@@ -319,8 +320,8 @@ export class Overrides extends EventEmitter {
   /** Logs the end of an override (in force or dormant) and forgets it. */
   #stop (name: string, override: Override, by: string, why: string): void {
     this.#active.delete(name)
-    clearTimeout(this.#timers.get(name))
-    this.#timers.delete(name)
+    this.#weights.delete(name)
+    this.#expiries.clear(name)
     const to = this.#config?.contexts.find(c => c.name === name)?.weight ?? null
     this.log.info({ audit: true, action: 'clear-override', context: name, by, weight: { from: override.weight, to }, reason: why }, `override of ${name} cleared (${why}): weight ${override.weight} → ${to ?? 'context removed'}`)
   }
@@ -337,27 +338,12 @@ export class Overrides extends EventEmitter {
     }
   }
 
-  #redis (): RedisStore | null {
-    return this.store.shared ? this.store as RedisStore : null
+  #shared (): SharedStore | null {
+    return this.store.shared ? this.store : null
   }
 
   async close (): Promise<void> {
-    for (const t of this.#timers.values()) clearTimeout(t)
-    this.#timers.clear()
+    this.#expiries.close()
     await this.store.close()
-  }
-
-  #arm (name: string, override: Override): void {
-    clearTimeout(this.#timers.get(name))
-    this.#timers.delete(name)
-    if (override.expiresAt === null) return
-    const remaining = Date.parse(override.expiresAt) - Date.now()
-    const timer = setTimeout(() => {
-      if (this.#known.get(name)?.override !== override) return
-      if (Date.parse(override.expiresAt as string) > Date.now()) this.#arm(name, override)
-      else this.#recompute('ttl')
-    }, Math.max(0, Math.min(remaining, MAX_TIMER)))
-    timer.unref()
-    this.#timers.set(name, timer)
   }
 }

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { open, readFile, rename, unlink } from 'node:fs/promises'
+import { errors, StranglerError } from '../errors.ts'
+import type { Coordination } from './coordination.ts'
 
 /** A runtime override of one context's weight, as stored and as shown in /status. */
 export interface Override {
@@ -18,23 +20,17 @@ export interface Override {
 
 export type OverrideMap = Record<string, Override>
 
+/** An override kept while its context is absent from the config, as /status shows it. */
+export interface Dormant { context: string; weight: number; reason: string; by: string; at: string; expiresAt: string | null }
+
 /** One context's latest override in a store, or its removal (null), with the version that orders changes. */
 export interface Entry {
   version: number
   override: Override | null
 }
 
-/** The shared store is unreachable: the change was applied nowhere. */
-export class StoreUnavailableError extends Error {}
-
-/**
- * Where overrides outlive the process: a local file (FileStore), or a store
- * that many replicas share (RedisStore), which also pushes their changes.
- */
-export interface OverrideStore {
+interface StoreBase {
   readonly location: string
-  /** Shared by many replicas: a change applies only once the store has it. */
-  readonly shared: boolean
   /** Reachable now (a file store: its last write succeeded). */
   readonly up: boolean
   /** Why it is not, or null. */
@@ -50,6 +46,33 @@ export interface OverrideStore {
   close: () => Promise<void>
 }
 
+/** Kept by this process alone (FileStore). */
+export interface LocalStore extends StoreBase {
+  readonly shared: false
+}
+
+/** How a replica's YAML of a context is anchored: see SharedStore#anchors. */
+export type AnchorMode = 'start' | 'change' | number
+
+/**
+ * Shared by many replicas (RedisStore): a change applies only once the store
+ * has it. Emits 'entry' (name, entry) for each change any replica makes, 'up'
+ * after every (re)connection and 'down'.
+ */
+export interface SharedStore extends StoreBase, Coordination {
+  readonly shared: true
+  /** Resolves once connected; until then it keeps trying. */
+  connect: () => Promise<void>
+  /** Puts back an entry this replica knows when the store holds an older one or none. */
+  seed: (name: string, entry: Entry) => Promise<void>
+  /** For each [context, fingerprint, mode], the fleet version at which that YAML appeared. */
+  anchors: (items: Array<[string, string, AnchorMode]>) => Promise<number[]>
+  on: ((event: 'entry', listener: (name: string, entry: Entry) => void) => this) & ((event: 'up' | 'down', listener: () => void) => this)
+}
+
+/** Where overrides outlive the process: a local file, or a store that many replicas share, which also pushes their changes. */
+export type OverrideStore = LocalStore | SharedStore
+
 export function isOverride (v: unknown): v is Override {
   const o = v as Override
   return typeof o === 'object' && o !== null && typeof o.weight === 'number' && o.weight >= 0 && o.weight <= 100 &&
@@ -58,7 +81,7 @@ export function isOverride (v: unknown): v is Override {
 }
 
 /** A JSON file replaced by atomic rename, so a crash mid-write leaves the previous state whole. */
-export class FileStore implements OverrideStore {
+export class FileStore implements LocalStore {
   readonly shared = false
   up = true
   lastError: string | null = null
@@ -78,10 +101,10 @@ export class FileStore implements OverrideStore {
     }
     const data = JSON.parse(text) as { version?: unknown; overrides?: unknown }
     if (data.version !== 1 || typeof data.overrides !== 'object' || data.overrides === null) {
-      throw new Error('not a strangler state file (expected {"version": 1, "overrides": {...}})')
+      throw new StranglerError(errors.STATE_FILE_INVALID, ['not a strangler state file (expected {"version": 1, "overrides": {...}})'])
     }
     for (const [name, o] of Object.entries(data.overrides)) {
-      if (!isOverride(o)) throw new Error(`override for "${name}" is malformed`)
+      if (!isOverride(o)) throw new StranglerError(errors.STATE_FILE_INVALID, [`override for "${name}" is malformed`])
       this.#entries.set(name, { version: ++this.#version, override: o })
     }
     return new Map(this.#entries)

@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import { Redis } from 'ioredis'
 import type { Logger } from 'pino'
-import { isOverride, StoreUnavailableError, type Entry, type Override, type OverrideStore } from './store.ts'
+import { StoreUnavailableError } from '../errors.ts'
+import { isOverride, type AnchorMode, type Entry, type Override, type SharedStore } from './store.ts'
 
 /*
  * Every change is one Lua script, so Redis orders them: it takes the next
@@ -74,8 +75,6 @@ const BEAT_MS = 1_000
 const ALIVE_MS = 3_000
 const CONFIRM_MS = 2_000
 
-export type AnchorMode = 'start' | 'change' | number
-
 /** `redis://`, `rediss://` (TLS) or `unix:///path/to.sock`; the location shown in /status never carries a password. */
 export function redisTarget (url: string): { connect: string; location: string } {
   if (url.startsWith('unix://')) return { connect: url.slice('unix://'.length), location: url }
@@ -112,7 +111,7 @@ function parseMessage (text: string): { name: string; entry: Entry } | null {
  * entry) for each change any replica makes, 'up' after every (re)connection —
  * changes may have been missed, so the listener resynchronises — and 'down'.
  */
-export class RedisStore extends EventEmitter implements OverrideStore {
+export class RedisStore extends EventEmitter implements SharedStore {
   readonly shared = true
   readonly location: string
   up = false
