@@ -20,6 +20,7 @@ import { mergeRows, Metrics } from './metrics.ts'
 import { Safety, type Clock } from './safety/safety.ts'
 import type { ProxyObserver } from './proxy/server.ts'
 import { addressOf, DataPlane } from './proxy/plane.ts'
+import { overrideBp } from './routing/decide.ts'
 import { noTracing, tracingFromEnv, type Tracing } from './proxy/tracing.ts'
 import type { Config } from './types.ts'
 
@@ -237,7 +238,7 @@ export class Strangler extends EventEmitter {
 
   #weightMap (): WeightMap {
     const map: WeightMap = {}
-    for (const [name, o] of Object.entries(this.overrides.all())) map[name] = Math.round(o.weight * 100)
+    for (const [name, o] of Object.entries(this.overrides.all())) map[name] = overrideBp(o)
     return map
   }
 

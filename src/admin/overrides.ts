@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events'
 import type { Logger } from 'pino'
-import type { EffectiveWeight } from '../routing/decide.ts'
+import { overrideBp, type EffectiveWeight } from '../routing/decide.ts'
 import type { Config, Context } from '../types.ts'
 import { contextFingerprint, DORMANT, notInForce, UNSAVED } from './override-rules.ts'
 import type { AnchorMode, RedisStore } from './redis-store.ts'
@@ -272,7 +272,7 @@ export class Overrides extends EventEmitter {
       const o = entry.override as Override
       if (reason === null) {
         if (held?.override === o) continue
-        this.#active.set(name, { bp: Math.round(o.weight * 100), override: o })
+        this.#active.set(name, { bp: overrideBp(o), override: o })
         this.#arm(name, o)
         if (by === 'fleet' || by === 'resync') this.log.info({ context: name, weight: o.weight, by: o.by, reason: o.reason }, `override of ${name} applied from the shared store`)
         else if (this.#asleep.has(name)) this.log.info({ audit: true, action: 'resume-override', context: name, by, weight: o.weight, reason: o.reason }, `dormant override of ${name} applies again: its context is back with the same YAML`)

@@ -1,4 +1,5 @@
 import type { Config, Context, Rewrite, Sticky, Upstream } from '../types.ts'
+import { compileSegments, type CompiledSegment } from './segments.ts'
 import { bucketPrefix, type BucketPrefix } from './sticky.ts'
 
 /** A context ready for the hot path: upstreams resolved, weight in basis
@@ -12,6 +13,8 @@ export interface CompiledContext {
   readonly legacy: Upstream
   readonly new: Upstream
   readonly sticky: Sticky | null
+  /** null when the context has none: the hot path then skips them with one check. */
+  readonly segments: readonly CompiledSegment[] | null
   readonly rewrite: { readonly legacy: Rewrite | undefined; readonly new: Rewrite | undefined }
   readonly context: Context
   /** murmur3 state of utf8(name + "\0"): see `bucketAfter`. */
@@ -64,6 +67,7 @@ function compileContext(config: Config, context: Context, index: number): Compil
     legacy: upstreamNamed(config, context.legacy, context.name),
     new: upstreamNamed(config, context.new, context.name),
     sticky: context.sticky,
+    segments: compileSegments(context.segments),
     rewrite: Object.freeze({ legacy: context.rewrite.legacy, new: context.rewrite.new }),
     context,
     bucketPrefix: bucketPrefix(context.name),
