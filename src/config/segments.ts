@@ -55,3 +55,12 @@ export function segmentsAt (problems: Problems, path: Path, value: unknown): Seg
   })
   return out.length === 0 ? undefined : out
 }
+
+const PLAIN = /^[A-Za-z0-9._~-]+$/
+
+/** A segment in words, for the CLI: `beta: cookie beta = 1 → new`. */
+export function segmentText (s: Segment, withName = true): string {
+  const kind = s.header !== undefined ? 'header' : s.cookie !== undefined ? 'cookie' : 'query'
+  const values = s.values.map(v => PLAIN.test(v) ? v : JSON.stringify(v)).join(', ')
+  return `${s.name === undefined || !withName ? '' : `${s.name}: `}${kind} ${s.header ?? s.cookie ?? s.query} = ${values} → ${s.side}`
+}

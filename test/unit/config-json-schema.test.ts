@@ -22,7 +22,7 @@ t.test('config/routes.yaml names the shipped schema for editors on its first lin
   t.equal(first, '# yaml-language-server: $schema=./routes.schema.json')
 })
 
-const VALID = ['../../config/routes.yaml', '../fixtures/config/design-example.yaml', '../fixtures/cli/old.yaml', '../fixtures/cli/new.yaml']
+const VALID = ['../../config/routes.yaml', '../fixtures/config/design-example.yaml', '../fixtures/cli/old.yaml', '../fixtures/cli/new.yaml', '../fixtures/cli/segments-new.yaml']
 
 t.test('editor and validator both accept the shipped and documented examples', async t => {
   for (const file of VALID) {
