@@ -71,6 +71,8 @@ export type RejectReason = typeof REJECT_REASONS[number]
 
 export interface ProxyObserver extends ForwardObserver, ShadowObserver {
   previewResult (context: string, result: PreviewResult): void
+  /** A segment picked the side; `segment` is its label (name or index), never a request value. */
+  segmentDecision (context: string, segment: string, side: Side): void
   rejectedRequest (reason: RejectReason): void
 }
 
@@ -80,6 +82,7 @@ export const noopObserver: ProxyObserver = {
   rejectedRequest () {},
   shadowResult () {},
   previewResult () {},
+  segmentDecision () {},
   fallback () {}
 }
 
@@ -157,6 +160,7 @@ export function createProxyServer (limits: ServerConfig, deps: ProxyDeps): { ser
       sendError(res, errors.BAD_PATH)
       return
     }
+    if (d.segment !== null) observer.segmentDecision(d.label, d.segment.label, d.side)
     const { upstream } = d
     if (snap.maxBodyBytes > 0 && Number(req.headers['content-length']) > snap.maxBodyBytes) {
       observer.rejectedRequest('body_too_large')
@@ -221,6 +225,7 @@ export function createProxyServer (limits: ServerConfig, deps: ProxyDeps): { ser
       rejectUpgrade(socket, errors.BAD_PATH)
       return
     }
+    if (d.segment !== null) observer.segmentDecision(d.label, d.segment.label, d.side)
     const { upstream } = d
     const trusted = isTrusted(snap.trust, req.socket.remoteAddress)
     tunnel(req, socket, head, {

@@ -124,7 +124,8 @@ export function startTracing (log: Logger): Tracing {
           'strangler.side': d.side,
           'strangler.decision': d.by,
           'strangler.upstream': d.upstream.name,
-          'strangler.request_id': requestId
+          'strangler.request_id': requestId,
+          ...(d.segment === null ? undefined : { 'strangler.segment': d.segment.label })
         }
       }, parent)
       const ctx = trace.setSpan(parent, span)

@@ -1,6 +1,10 @@
+import { execFile } from 'node:child_process'
+import pino from 'pino'
 import t from 'tap'
 import { signPreview } from '../../src/routing/preview.ts'
 import { admin, configFile, get, proxy, serveProcess, upstream, whoAnswers } from '../helpers.ts'
+
+const CLI = new URL('../../dist/cli.js', import.meta.url).pathname
 
 const TOKEN = 'tok'
 const SECRET = 'preview-secret'
@@ -117,4 +121,61 @@ t.test('with server.workers, a rollback reaches every worker and sends the segme
   const w = await get(`http://${started.admin}/contexts/orders/weight`, { method: 'PUT', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: '{"weight":30}' })
   t.equal(w.status, 200)
   t.strictSame(await sides(), ['new'])
+})
+
+/** Access-log lines of requests, as they are written; `count(n)` resolves once there are n. */
+function accessLog (): { log: pino.Logger; count: (n: number) => Promise<Array<Record<string, any>>> } {
+  const lines: Array<Record<string, any>> = []
+  let waiting: { n: number; resolve: () => void } | null = null
+  const log = pino({ level: 'info' }, {
+    write (s: string) {
+      const line = JSON.parse(s)
+      if (line.msg === 'request') lines.push(line)
+      if (waiting !== null && lines.length >= waiting.n) waiting.resolve()
+    }
+  })
+  return { log, count: async n => { if (lines.length < n) await new Promise<void>(resolve => { waiting = { n, resolve } }); return lines } }
+}
+
+t.test('/status, strangler status, the metrics and the access log name the segment that decided, never the value', async t => {
+  const legacy = await upstream(t, 'legacy')
+  const next = await upstream(t, 'new')
+  const { log, count } = accessLog()
+  const p = await proxy(t, config(legacy.url, next.url, 0, '  accessLog: true'), { log })
+  t.equal(await whoAnswers(`${p.base}/api/orders`, acme), 'new')
+  t.equal(await whoAnswers(`${p.base}/api/orders`, acme), 'new')
+  t.equal(await whoAnswers(`${p.base}/api/orders`, { headers: { cookie: 'beta=1' } }), 'new')
+  t.equal(await whoAnswers(`${p.base}/api/orders`), 'legacy')
+  const lines = await count(4)
+  t.strictSame(lines.map(l => [l.side, l.segment]), [['new', '0'], ['new', '0'], ['new', 'beta'], ['legacy', undefined]])
+
+  const m = (await admin(p, 'GET', '/metrics')).text
+  const series = m.split('\n').filter(l => l.startsWith('strangler_segment_requests_total{'))
+  t.strictSame(series.sort(), [
+    'strangler_segment_requests_total{context="carts",segment="0",side="legacy"} 0',
+    'strangler_segment_requests_total{context="orders",segment="0",side="new"} 2',
+    'strangler_segment_requests_total{context="orders",segment="2",side="legacy"} 0',
+    'strangler_segment_requests_total{context="orders",segment="beta",side="new"} 1'
+  ])
+  t.notMatch(m, 'acme')
+
+  const status = (await admin(p, 'GET', '/status')).json.contexts[0]
+  t.strictSame([status.segments, status.segmentsInForce], [[
+    { label: '0', header: 'x-tenant', values: ['acme', 'globex'], side: 'new' },
+    { label: 'beta', cookie: 'beta', values: ['1'], side: 'new', name: 'beta' },
+    { label: '2', query: 'region', values: ['eu'], side: 'legacy' }
+  ], true])
+
+  t.equal((await admin(p, 'POST', '/contexts/orders/rollback', { token: TOKEN, body: { reason: 'INC-2' } })).status, 200)
+  t.equal((await admin(p, 'GET', '/status')).json.contexts[0].segmentsInForce, false)
+  const cli = await new Promise<string>(resolve => {
+    execFile(process.execPath, [CLI, 'status'], { env: { PATH: process.env.PATH, STRANGLER_ADMIN_URL: `http://127.0.0.1:${p.adminPort}` } }, (_err, stdout) => resolve(stdout))
+  })
+  t.equal(cli.slice(cli.indexOf('SEGMENTS')), [
+    'SEGMENTS (before the weight; the first that matches decides)',
+    'CONTEXT  SEGMENT  PINS',
+    'orders   0        header x-tenant = acme, globex → new (off: rolled back)',
+    'orders   beta     cookie beta = 1 → new (off: rolled back)',
+    'orders   2        query region = eu → legacy (off: rolled back)',
+    'carts    0        query region = eu → legacy', ''].join('\n'))
 })
