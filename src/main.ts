@@ -59,7 +59,8 @@ function observe (metrics: Metrics, safety: Safety): ProxyObserver {
     upstreamError: (c, side, reason) => metrics.upstreamError(c, side, reason),
     rejectedRequest: reason => metrics.rejectedRequest(reason),
     shadowResult: (c, result) => metrics.shadowResult(c, result),
-    previewResult: (c, result) => metrics.previewResult(c, result)
+    previewResult: (c, result) => metrics.previewResult(c, result),
+    segmentDecision: (c, segment, side) => metrics.segmentDecision(c, segment, side)
   }
 }
 

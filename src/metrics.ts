@@ -182,6 +182,7 @@ export class Metrics implements ProxyObserver {
   readonly configInfo = new Gauge({ name: 'strangler_config_info', help: 'The config in force (value 1), by hash.', labelNames: ['hash'] as const, registers: [this.registry] })
   readonly shadow = new Counter({ name: 'strangler_shadow_requests_total', help: 'Shadowed requests, by context and result: match, mismatch, noisy (legacy does not reproduce its own body, so it could not be verified), error (new did not answer), dropped (over budget or body too large).', labelNames: ['context', 'result'] as const, registers: [this.registry] })
   readonly preview = new Counter({ name: 'strangler_preview_requests_total', help: 'Requests carrying a preview token, by context and result: accepted, or ignored as malformed, bad_signature, expired, wrong_context.', labelNames: ['context', 'result'] as const, registers: [this.registry] })
+  readonly segments = new Counter({ name: 'strangler_segment_requests_total', help: 'Requests a segment sent to its side, by context, segment (its name, or its index from 0) and side.', labelNames: ['context', 'segment', 'side'] as const, registers: [this.registry] })
   readonly fallbacks = new Counter({ name: 'strangler_fallbacks_total', help: 'Requests retried on legacy after new failed before answering, by context and reason: refused, reset, timeout, 5xx.', labelNames: ['context', 'reason'] as const, registers: [this.registry] })
   readonly guardTrips = new Counter({ name: 'strangler_guard_trips_total', help: 'Automatic rollbacks by a context\'s guard.', labelNames: ['context'] as const, registers: [this.registry] })
   readonly #shadowed = new Set<string>()
@@ -296,6 +297,10 @@ export class Metrics implements ProxyObserver {
     this.preview.labels(context, result).inc()
   }
 
+  segmentDecision (context: string, segment: string, side: Side): void {
+    this.segments.labels(context, segment, side).inc()
+  }
+
   fallback (context: string, reason: string): void {
     this.fallbacks.labels(context, reason).inc()
   }
@@ -309,7 +314,7 @@ export class Metrics implements ProxyObserver {
     new Gauge({ name: 'strangler_state_store_up', help: 'Whether the runtime-override store is reachable: 1 yes, 0 no (with Redis: admin changes are refused, replicas serve their last known overrides).', registers: [this.registry], collect () { this.set(up() ? 1 : 0) } })
   }
 
-  /** The config in force: its hash, and the fallback series of its contexts with `fallback`, from 0. */
+  /** The config in force: its hash, and the fallback and segment series of its contexts, from 0. */
   setConfig (config: Pick<Config, 'hash' | 'contexts'>): void {
     if (this.#role !== 'data') {
       this.configInfo.reset()
@@ -318,6 +323,7 @@ export class Metrics implements ProxyObserver {
     if (this.#role === 'control') return
     for (const c of config.contexts) {
       if (c.fallback !== null) for (const reason of FALLBACK_REASONS) this.fallbacks.labels(c.name, reason).inc(0)
+      c.segments?.forEach((s, i) => this.segments.labels(c.name, s.name ?? String(i), s.side).inc(0))
     }
   }
 

@@ -74,6 +74,22 @@ export interface Sticky {
   cookie?: string
 }
 
+/**
+ * Requests pinned to one side before the weight: those whose header, cookie or
+ * query parameter has one of `values`. The first segment that matches decides.
+ */
+export interface Segment {
+  /** Exactly one of header (lower-cased), cookie or query is set. */
+  header?: string
+  cookie?: string
+  query?: string
+  /** Compared exactly: header and cookie values as sent, query values after percent-decoding. */
+  values: string[]
+  side: Side
+  /** The `segment` metrics label when given; the segment's index otherwise. */
+  name?: string
+}
+
 export interface Rewrite {
   /** Removed from the front of the path when it matches on a segment boundary. */
   stripPrefix?: string
@@ -140,6 +156,8 @@ export interface Context {
   /** Percent of traffic sent to `new`, 0–100, at most two decimals. */
   weight: number
   sticky: Sticky | null
+  /** Absent when the YAML has none, so a context's fingerprint (and its overrides) outlives the upgrade that added segments. */
+  segments?: Segment[]
   rewrite: { legacy?: Rewrite; new?: Rewrite }
   shadow: Shadow | null
   fallback: Fallback | null

@@ -2,7 +2,9 @@ import type { SafetyStatus } from '../safety/safety.ts'
 import type { ShadowStatus, Shadows } from '../shadow/shadows.ts'
 import type { Overrides } from '../state/overrides.ts'
 import type { Override } from '../state/store.ts'
-import type { Config, Context } from '../types.ts'
+import { ROLLED_BACK } from '../routing/decide.ts'
+import { overrideBp } from '../state/weight.ts'
+import type { Config, Context, Segment } from '../types.ts'
 
 export interface ContextStatus {
   name: string
@@ -13,6 +15,10 @@ export interface ContextStatus {
   shadow?: ShadowStatus | null
   guard?: SafetyStatus['guard']
   ramp?: SafetyStatus['ramp']
+  /** Only for contexts with `segments`; `label` is the metrics label (the name, or the index). */
+  segments?: Array<Segment & { label: string }>
+  /** False while a rollback sends the segments to legacy too. */
+  segmentsInForce?: boolean
 }
 
 export function contextStatus (config: Config, overrides: Overrides, shadows: Shadows | null = null, safety: (c: Context) => SafetyStatus = () => ({})): ContextStatus[] {
@@ -23,6 +29,10 @@ export function contextStatus (config: Config, overrides: Overrides, shadows: Sh
       configuredWeight: c.weight,
       effectiveWeight: o === null ? c.weight : o.weight,
       override: o === null ? null : { weight: o.weight, reason: o.reason, by: o.by, at: o.at, expiresAt: o.expiresAt }
+    }
+    if (c.segments !== undefined) {
+      status.segments = c.segments.map((s, i) => ({ label: s.name ?? String(i), ...s }))
+      status.segmentsInForce = o === null || overrideBp(o) !== ROLLED_BACK
     }
     if (c.shadow !== null) status.shadow = shadows === null ? null : shadows.status(c.name, c.shadow)
     return Object.assign(status, safety(c))

@@ -2,6 +2,7 @@ import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { diffConfigs, type ContextChange } from '../config/diff.ts'
 import { formatIssue, loadConfigFile } from '../config/index.ts'
+import { segmentText } from '../config/segments.ts'
 import type { Config } from '../types.ts'
 import { UsageError } from './admin-client.ts'
 import { table } from './status.ts'
@@ -10,7 +11,8 @@ export const diffHelp = `Usage: strangler diff [--json] OLD NEW
 
 The traffic impact of a config change: per context the weight from → to, the
 share of sticky users that change side, contexts added or removed, match and
-upstream changes. Exit 0; 1 when a file is invalid.`
+upstream changes, and the segments added, removed or changed with the side
+each pins. Exit 0; 1 when a file is invalid.`
 
 function load (file: string): Config | null {
   const { config, errors } = loadConfigFile(path.resolve(file), { env: process.env, unsetVars: 'warn' })
@@ -28,6 +30,12 @@ function impact (c: ContextChange, after: Config): string {
   }
   if (c.stickyMoved !== undefined) parts.push(`${c.stickyMoved}% of sticky users change side`)
   if (c.fields.length > 0) parts.push(`${c.fields.join(', ')} changed`)
+  const s = c.segments
+  if (s !== undefined) {
+    for (const seg of s.added) parts.push(`segment added: ${segmentText(seg)}`)
+    for (const seg of s.removed) parts.push(`segment removed: ${segmentText(seg)}`)
+    for (const { from, to } of s.changed) parts.push(`segment changed: ${segmentText(to)} (was ${segmentText(from)})`)
+  }
   return parts.join('; ')
 }
 

@@ -4,7 +4,9 @@ import { formatIssue, loadConfigFile } from '../config/index.ts'
 import { canonicalize } from '../routing/path.ts'
 import { matchContext, normalizeHost } from '../routing/match.ts'
 import { forwardPath } from '../routing/rewrite.ts'
+import { matchSegment } from '../routing/segments.ts'
 import { bucket, stickyKey } from '../routing/sticky.ts'
+import { segmentText } from '../config/segments.ts'
 import { compileTable } from '../routing/table.ts'
 import { UsageError } from './admin-client.ts'
 
@@ -12,8 +14,9 @@ export const explainHelp = `Usage: strangler explain FILE METHOD URL [-H 'name: 
 
 Which context a request matches, which side it goes to and with what
 probability, and the path the upstream receives. URL is a path (/api/orders/7)
-or a full URL whose host is matched. Uses the weights in FILE, not runtime
-overrides (see 'strangler status' for those).`
+or a full URL whose host is matched. Names the segment that decides, if any.
+Uses the weights in FILE, not runtime overrides (see 'strangler status' for
+those).`
 
 export async function explain (argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, options: { header: { type: 'string', short: 'H', multiple: true } }, allowPositionals: true, strict: true })
@@ -56,10 +59,18 @@ export async function explain (argv: string[]): Promise<number> {
   }
   const c = ctx.context
   out.push(`context   ${c.name} (paths ${c.paths.join(', ')}; hosts ${c.hosts?.join(', ') ?? 'any'}; methods ${c.methods?.join(', ') ?? 'any'})`)
-  const key = ctx.sticky === null ? undefined : stickyKey(ctx.sticky, headers)
+  const segment = ctx.segments === null ? null : matchSegment(ctx.segments, headers, canonical.query)
+  if (segment !== null) {
+    out.push(`segment   segments[${segment.index}] matches (${segmentText((c.segments ?? [])[segment.index])}): it goes to ${segment.side} whatever the weight, unless the context is rolled back`)
+  } else if (ctx.segments !== null) {
+    out.push(`segments  none of ${ctx.segments.length} matches: the weight decides`)
+  }
+  const key = ctx.sticky === null || segment !== null ? undefined : stickyKey(ctx.sticky, headers)
   const source = ctx.sticky === null ? '' : ctx.sticky.header !== undefined ? `header ${ctx.sticky.header}` : `cookie ${ctx.sticky.cookie}`
   let pNew = c.weight
-  if (key !== undefined) {
+  if (segment !== null) {
+    pNew = segment.side === 'new' ? 100 : 0
+  } else if (key !== undefined) {
     const b = bucket(c.name, key)
     pNew = b < ctx.weightBp ? 100 : 0
     out.push(`sticky    ${source} = ${key}: bucket ${b} of 10000; buckets below ${ctx.weightBp} go to new`)

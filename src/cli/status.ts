@@ -1,10 +1,13 @@
+import { segmentText } from '../config/segments.ts'
+import type { Segment } from '../types.ts'
 import { adminOptions, adminOptionsHelp, callAdmin, parse, reportFailure } from './admin-client.ts'
 
 export const statusHelp = `Usage: strangler status
 
 What is live: the config version, and per context the configured and the
-effective weight and any runtime override; then the dormant overrides, kept
-for contexts that are not in the config.
+effective weight and any runtime override; then each context's segments, in
+the order they are checked; then the dormant overrides, kept for contexts
+that are not in the config.
 
 ${adminOptionsHelp}`
 
@@ -17,6 +20,8 @@ interface Status {
     effectiveWeight: number
     override: { reason: string; by: string; at: string; expiresAt: string | null } | null
     shadow?: { percent: number; compared: number; matchRate: number | null; noisyRate?: number | null } | null
+    segments?: Array<Segment & { label: string }>
+    segmentsInForce?: boolean
   }>
   /** Absent from proxies older than this CLI. */
   dormantOverrides?: Array<{ context: string; weight: number; reason: string; by: string; at: string; expiresAt: string | null }>
@@ -54,6 +59,11 @@ export async function status (argv: string[]): Promise<number> {
     rows.push([c.name, `${c.configuredWeight}%`, `${c.effectiveWeight}%`, ...(shadows ? [shadow] : []), o === null ? '-' : describe(o)])
   }
   out += `\n${table(rows)}\n`
+  const segments = [['CONTEXT', 'SEGMENT', 'PINS']]
+  for (const c of s.contexts) {
+    for (const seg of c.segments ?? []) segments.push([c.name, seg.label, `${segmentText(seg, false)}${c.segmentsInForce === false ? ' (off: rolled back)' : ''}`])
+  }
+  if (segments.length > 1) out += `\nSEGMENTS (before the weight; the first that matches decides)\n${table(segments)}\n`
   const dormant = s.dormantOverrides ?? []
   if (dormant.length > 0) out += `\nDORMANT (context not in the config; applies again if it comes back with the same YAML)\n${table(dormant.map(d => [d.context, `${d.weight}%`, describe(d)]))}\n`
   process.stdout.write(out)

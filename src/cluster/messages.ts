@@ -1,7 +1,7 @@
 import type { WorkerMetrics } from '../metrics.ts'
 import type { Config } from '../types.ts'
 
-/** Effective weights of overridden contexts, in basis points, by context name. */
+/** Effective weights of overridden contexts, in basis points (ROLLED_BACK for a rollback), by context name. */
 export type WeightMap = Record<string, number>
 
 /** Primary → worker. */

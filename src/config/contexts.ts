@@ -3,6 +3,7 @@ import type { Path } from './locate.ts'
 import { hostProblem, isToken } from './match.ts'
 import { findOverlaps } from './overlap.ts'
 import { coversPath, pathProblem } from './paths.ts'
+import { segmentsAt } from './segments.ts'
 import { durationAt, isRecord, upstreamAt, type Problems } from './problems.ts'
 
 const SIDES: Side[] = ['legacy', 'new']
@@ -36,6 +37,8 @@ export function buildContexts (problems: Problems, value: unknown, upstreams: Re
       guard: guardAt(problems, [...at, 'guard'], raw.guard),
       ramp: rampAt(problems, [...at, 'ramp'], raw.ramp)
     }
+    const segments = segmentsAt(problems, [...at, 'segments'], raw.segments)
+    if (segments !== undefined) context.segments = segments
     contexts.push(context)
     if (paths.ok && hosts.ok && methods.ok && isRecord(raw.match)) matchable.push(context)
   }

@@ -1,4 +1,11 @@
-import type { Config, Context } from '../types.ts'
+import type { Config, Context, Segment } from '../types.ts'
+
+/** Segments matched across the two files by name, or (unnamed) by what they read, in order. */
+export interface SegmentChanges {
+  added: Segment[]
+  removed: Segment[]
+  changed: Array<{ from: Segment; to: Segment }>
+}
 
 export interface ContextChange {
   context: string
@@ -8,6 +15,8 @@ export interface ContextChange {
   fields: string[]
   /** Percent of this context's users that change side, when it is sticky before and after. */
   stickyMoved?: number
+  /** Only when the segments differ. */
+  segments?: SegmentChanges
 }
 
 export interface ConfigDiff {
@@ -34,6 +43,8 @@ function same (a: unknown, b: unknown): boolean {
 }
 
 function sameButWeight (a: Context, b: Context): boolean {
+  // The one optional key: absent on one side is a difference the loop below would not see.
+  if ((a.segments === undefined) !== (b.segments === undefined)) return false
   for (const key in a) {
     if (key !== 'weight' && !same(a[key as keyof Context], b[key as keyof Context])) return false
   }
@@ -46,6 +57,36 @@ function matchOf (c: Context): unknown {
 
 function valueOf (c: Context, field: typeof FIELDS[number]): unknown {
   return field === 'match' ? matchOf(c) : c[field]
+}
+
+function identity (s: Segment): string {
+  return s.name !== undefined ? `name ${s.name}` : s.header !== undefined ? `header ${s.header}` : s.cookie !== undefined ? `cookie ${s.cookie}` : `query ${s.query}`
+}
+
+/** Keyed by identity; an unnamed selector used twice is told apart by its rank among those. */
+function keyed (list: readonly Segment[] | undefined): Map<string, Segment> {
+  const out = new Map<string, Segment>()
+  for (const s of list ?? []) {
+    const id = identity(s)
+    let key = id
+    for (let n = 2; out.has(key); n++) key = `${id} #${n}`
+    out.set(key, s)
+  }
+  return out
+}
+
+export function diffSegments (before: readonly Segment[] | undefined, after: readonly Segment[] | undefined): SegmentChanges | undefined {
+  if (same(before ?? [], after ?? [])) return undefined
+  const old = keyed(before)
+  const changes: SegmentChanges = { added: [], removed: [], changed: [] }
+  for (const [key, s] of keyed(after)) {
+    const prev = old.get(key)
+    old.delete(key)
+    if (prev === undefined) changes.added.push(s)
+    else if (!same(prev, s)) changes.changed.push({ from: prev, to: s })
+  }
+  changes.removed.push(...old.values())
+  return changes
 }
 
 /**
@@ -68,14 +109,19 @@ export function diffConfigs (before: Config, after: Config): ConfigDiff {
     const prev = old.get(c.name)
     old.delete(c.name)
     if (prev === undefined) {
-      contexts.push({ context: c.name, kind: 'added', weight: { from: 0, to: c.weight }, fields: [] })
+      const added: ContextChange = { context: c.name, kind: 'added', weight: { from: 0, to: c.weight }, fields: [] }
+      const segments = diffSegments(undefined, c.segments)
+      if (segments !== undefined) added.segments = segments
+      contexts.push(added)
       continue
     }
     const onlyWeight = sameButWeight(prev, c)
     if (onlyWeight && prev.weight === c.weight) continue
     const fields = onlyWeight ? [] : FIELDS.filter(f => !same(valueOf(prev, f), valueOf(c, f)))
-    if (fields.length === 0 && prev.weight === c.weight) continue
+    const segments = onlyWeight ? undefined : diffSegments(prev.segments, c.segments)
+    if (fields.length === 0 && segments === undefined && prev.weight === c.weight) continue
     const change: ContextChange = { context: c.name, kind: 'changed', fields }
+    if (segments !== undefined) change.segments = segments
     if (prev.weight !== c.weight) change.weight = { from: prev.weight, to: c.weight }
     const share = moved(prev, c, !fields.includes('sticky'))
     if (share !== undefined && share > 0) change.stickyMoved = share

@@ -50,6 +50,12 @@ function describe (e: ErrorObject): SchemaIssue | null {
   }
   if (definition === 'duration') return { path, at: 'value', message: `${what} must be a duration with a unit, such as 250ms, 10s, 5m, 1h or 1h30m` }
   if (definition === 'hostPort') return { path, at: 'value', message: `${what} must be host:port, such as 0.0.0.0:8080 or [::]:8080` }
+  if (e.schemaPath.startsWith('#/definitions/segment/oneOf/')) return null
+  if (definition === 'segment' && e.keyword === 'oneOf') return { path, at: 'value', message: 'a segment must set exactly one of header, cookie or query' }
+  if (e.schemaPath === '#/definitions/segment/properties/name/pattern') {
+    return { path, at: 'value', message: `segment name "${String(e.data)}" is not allowed: use up to 63 letters, digits, ".", "_" or "-", starting with a letter` }
+  }
+  if (e.schemaPath === '#/definitions/segment/properties/values/items/type') return { path, at: 'value', message: `${what} must be a string: quote numbers and booleans ("1", "true")` }
   if (definition === 'sticky' && e.keyword.endsWith('Properties') && e.keyword !== 'additionalProperties') {
     return { path, at: 'value', message: 'sticky must set exactly one of header or cookie' }
   }
@@ -62,7 +68,7 @@ function describe (e: ErrorObject): SchemaIssue | null {
       const key = String(e.params.additionalProperty)
       const known = Object.keys(parent.properties ?? {})
       const suggestion = closest(key, known)
-      const hint = suggestion ? `did you mean "${suggestion}"?` : `allowed: ${nameList(known)}`
+      const hint = suggestion ? `did you mean "${suggestion}"?` : `allowed: ${nameList(known, known.length)}`
       return { path: [...path, key], at: 'key', message: `unknown key "${key}" (${hint})` }
     }
     case 'required':

@@ -5,6 +5,8 @@
  */
 
 export const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$'
+/** Starts with a letter, so a name never reads as another segment's index. */
+export const SEGMENT_NAME_PATTERN = '^[A-Za-z][A-Za-z0-9._-]{0,62}$'
 /** Same grammar as parseDuration: numbers with units, largest first (`1h30m`), not all zero. */
 export const DURATION_PATTERN = '^(?=.*[1-9])(\\d+(\\.\\d+)?h)?(\\d+(\\.\\d+)?m(?!s))?(\\d+(\\.\\d+)?s)?(\\d+(\\.\\d+)?ms)?$'
 
@@ -116,6 +118,11 @@ export const configSchema = {
         new: { type: 'string', description: 'The upstream that replaces it.' },
         weight: { type: 'number', minimum: 0, maximum: 100, description: 'Percent of traffic sent to new, at most two decimals.' },
         sticky: { $ref: '#/definitions/sticky' },
+        segments: {
+          type: 'array',
+          items: { $ref: '#/definitions/segment' },
+          description: 'Requests pinned to one side whatever the weight, checked in order before it; the first that matches decides. A rollback and a preview token still win.'
+        },
         shadow: { $ref: '#/definitions/shadow' },
         fallback: {
           description: 'true, or {on5xx, methods, maxBodyBytes}: retry on legacy, once, when new refuses, resets or times out before answering.'
@@ -184,6 +191,20 @@ export const configSchema = {
       properties: {
         header: { type: 'string', minLength: 1, description: 'Request header whose value keeps a user on one side.' },
         cookie: { type: 'string', minLength: 1, description: 'Cookie whose value keeps a user on one side.' }
+      }
+    },
+    segment: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['values', 'side'],
+      oneOf: [{ properties: { header: {} }, required: ['header'] }, { properties: { cookie: {} }, required: ['cookie'] }, { properties: { query: {} }, required: ['query'] }],
+      properties: {
+        header: { type: 'string', minLength: 1, description: 'Request header (any case) whose value pins the request; values compare case-sensitively.' },
+        cookie: { type: 'string', minLength: 1, description: 'Cookie whose value, as sent, pins the request.' },
+        query: { type: 'string', minLength: 1, description: 'Query parameter whose value, percent-decoded, pins the request.' },
+        values: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 }, description: 'Exact values that pin the request.' },
+        side: { enum: ['legacy', 'new'], description: 'Where the matching requests go.' },
+        name: { type: 'string', pattern: SEGMENT_NAME_PATTERN, description: 'The segment label of strangler_segment_requests_total; default: its index from 0.' }
       }
     },
     rewrite: {

@@ -37,6 +37,7 @@ export function logAccess (log: Logger, req: IncomingMessage, res: ServerRespons
       ms: Math.round(performance.now() - started),
       context: d.label,
       side: answered.side,
+      segment: d.segment?.label,
       fallback: plan.fellBack ?? undefined,
       upstream: answered.upstream.name
     }, 'request')

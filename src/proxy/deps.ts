@@ -7,6 +7,7 @@ import type { ShadowObserver, Shadows } from '../shadow/shadows.ts'
 import type { ForwardObserver } from './forward.ts'
 import type { Tracing } from './tracing.ts'
 import type { UpstreamPools } from './upstreams.ts'
+import type { Side } from '../types.ts'
 
 /** What the proxy reads once per request. Replaced whole on reload, never mutated. */
 export interface Snapshot {
@@ -25,6 +26,8 @@ export type RejectReason = typeof REJECT_REASONS[number]
 
 export interface ProxyObserver extends ForwardObserver, ShadowObserver {
   previewResult (context: string, result: PreviewResult): void
+  /** A segment picked the side; `segment` is its label (name or index), never a request value. */
+  segmentDecision (context: string, segment: string, side: Side): void
   rejectedRequest (reason: RejectReason): void
 }
 
@@ -34,6 +37,7 @@ export const noopObserver: ProxyObserver = {
   rejectedRequest () {},
   shadowResult () {},
   previewResult () {},
+  segmentDecision () {},
   fallback () {}
 }
 

@@ -55,6 +55,7 @@ export function requestHandlers (deps: ProxyDeps, closing: WeakSet<Duplex>): Req
       refuse(req, res, 'bad_path')
       return
     }
+    if (d.segment !== null) observer.segmentDecision(d.label, d.segment.label, d.side)
     const p = plan(d, req, snap, shadows !== null)
     p.trace = tracing.request(req, res, d, p)
     if (p.shadow) p.capture = (shadows as Shadows).start(d.context as CompiledContext, req, d.canonicalPath, d.query, p.body !== 'none', (u, side) => headersFor(p, d, u, side, req.headers.host), p.trace)
@@ -73,6 +74,7 @@ export function requestHandlers (deps: ProxyDeps, closing: WeakSet<Duplex>): Req
       rejectUpgrade(socket, errors.BAD_PATH)
       return
     }
+    if (d.segment !== null) observer.segmentDecision(d.label, d.segment.label, d.side)
     const p = plan(d, req, snap, false)
     tunnel(req, socket, head, p.target, p.label, observer, tunnels)
   }

@@ -89,16 +89,23 @@ function encodeUtf8(s: string, buf: Uint8Array, at: number): number {
 /** The request's sticky key: the header's value (the first, if repeated) or
  * the named cookie's value. An empty value is no key. */
 export function stickyKey(sticky: Sticky, headers: HeaderBag): string | undefined {
-  if (sticky.header !== undefined) {
-    const value = headers[sticky.header]
-    return nonEmpty(typeof value === 'string' ? value : value === undefined ? undefined : value[0])
-  }
-  if (sticky.cookie === undefined) return undefined
+  if (sticky.header !== undefined) return headerValue(headers, sticky.header)
+  return sticky.cookie === undefined ? undefined : cookieOf(headers, sticky.cookie)
+}
+
+/** A request header's text (`name` lower-cased; the first, if Node kept an array); undefined when absent or empty. */
+export function headerValue(headers: HeaderBag, name: string): string | undefined {
+  const value = headers[name]
+  return nonEmpty(typeof value === 'string' ? value : value === undefined ? undefined : value[0])
+}
+
+/** The value of the first cookie called `name`, as sent (unquoted, never percent-decoded); undefined when absent or empty. */
+export function cookieOf(headers: HeaderBag, name: string): string | undefined {
   const cookie = headers.cookie
-  if (typeof cookie === 'string') return nonEmpty(cookieValue(cookie, sticky.cookie))
+  if (typeof cookie === 'string') return nonEmpty(cookieValue(cookie, name))
   if (cookie === undefined) return undefined
   for (let i = 0; i < cookie.length; i++) {
-    const found = cookieValue(cookie[i], sticky.cookie)
+    const found = cookieValue(cookie[i], name)
     if (found !== undefined) return nonEmpty(found)
   }
   return undefined
@@ -107,7 +114,7 @@ export function stickyKey(sticky: Sticky, headers: HeaderBag): string | undefine
 /** Node hands header values over one byte per char (latin1). A key sent as
  * UTF-8 is decoded back, so the bucket is the one `bucket(name, key)` gives
  * for the text the client meant (DESIGN.md hashes utf8(key)). */
-function nonEmpty(value: string | undefined): string | undefined {
+export function nonEmpty(value: string | undefined): string | undefined {
   if (value === undefined || value.length === 0) return undefined
   for (let i = 0; i < value.length; i++) {
     if (value.charCodeAt(i) > 0x7f) return Buffer.from(value, 'latin1').toString('utf8')

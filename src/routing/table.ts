@@ -1,6 +1,7 @@
 import { errors, StranglerError } from '../errors.ts'
 import type { Config, Context, Rewrite, Sticky, Upstream } from '../types.ts'
 import { answerMap, type AnswerMap } from './answers.ts'
+import { compileSegments, type CompiledSegment } from './segments.ts'
 import { bucketPrefix, type BucketPrefix } from './sticky.ts'
 
 /** A context ready for the hot path: upstreams resolved, weight in basis
@@ -14,6 +15,8 @@ export interface CompiledContext {
   readonly legacy: Upstream
   readonly new: Upstream
   readonly sticky: Sticky | null
+  /** null when the context has none: the hot path then skips them with one check. */
+  readonly segments: readonly CompiledSegment[] | null
   readonly rewrite: { readonly legacy: Rewrite | undefined; readonly new: Rewrite | undefined }
   /** How each side's Location and Set-Cookie paths map back; null for a side whose paths are not rewritten. */
   readonly answers: { readonly legacy: AnswerMap | null; readonly new: AnswerMap | null }
@@ -72,6 +75,7 @@ function compileContext(config: Config, context: Context, index: number): Compil
     legacy,
     new: next,
     sticky: context.sticky,
+    segments: compileSegments(context.segments),
     rewrite: Object.freeze({ legacy: context.rewrite.legacy, new: context.rewrite.new }),
     answers: Object.freeze({ legacy: answerMap(legacy, context.rewrite.legacy), new: answerMap(next, context.rewrite.new) }),
     context,

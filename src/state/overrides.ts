@@ -6,7 +6,7 @@ import type { Coordination } from './coordination.ts'
 import { Expiries } from './expiry.ts'
 import { contextFingerprint, DORMANT, notInForce, UNSAVED } from './override-rules.ts'
 import type { AnchorMode, Dormant, Entry, Override, OverrideMap, OverrideStore, SharedStore } from './store.ts'
-import { basisPoints, effectiveWeight } from './weight.ts'
+import { effectiveWeight, overrideBp } from './weight.ts'
 
 /**
  * Runtime overrides on top of the YAML. The proxy reads them through `weightOf`
@@ -272,7 +272,7 @@ export class Overrides extends EventEmitter {
       if (reason === null) {
         if (held === o) continue
         this.#active.set(name, o)
-        this.#weights.set(name, basisPoints(o.weight))
+        this.#weights.set(name, overrideBp(o))
         this.#expiries.arm(name, o)
         if (by === 'fleet' || by === 'resync') this.log.info({ context: name, weight: o.weight, by: o.by, reason: o.reason }, `override of ${name} applied from the shared store`)
         else if (this.#asleep.has(name)) this.log.info({ audit: true, action: 'resume-override', context: name, by, weight: o.weight, reason: o.reason }, `dormant override of ${name} applies again: its context is back with the same YAML`)

@@ -1,4 +1,4 @@
-import type { EffectiveWeight } from '../routing/decide.ts'
+import { ROLLED_BACK, type EffectiveWeight } from '../routing/decide.ts'
 
 /**
  * The weight a request sees, in basis points: the override's where a context
@@ -13,7 +13,13 @@ export function effectiveWeight (overridden: ReadonlyMap<string, number>): Effec
   }
 }
 
-/** An override's weight (a percentage with at most two decimals) in basis points. */
-export function basisPoints (weight: number): number {
-  return Math.round(weight * 100)
+/**
+ * The effective weight an override puts in force, in basis points. An
+ * override to 0 by an operator (rollback, or a weight of 0) or by a guard is a
+ * rollback (ROLLED_BACK); a ramp's step at 0 is not: a ramp schedules the
+ * weight, the share of the traffic no segment pins, and the segments stay in
+ * force through it.
+ */
+export function overrideBp (o: { weight: number; ramp?: unknown }): number {
+  return o.weight === 0 && o.ramp === undefined ? ROLLED_BACK : Math.round(o.weight * 100)
 }

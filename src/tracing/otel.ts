@@ -123,7 +123,8 @@ export function startTracing (log: Logger): Tracing {
           'strangler.side': d.side,
           'strangler.decision': d.by,
           'strangler.upstream': d.upstream.name,
-          'strangler.request_id': plan.requestId
+          'strangler.request_id': plan.requestId,
+          ...(d.segment === null ? undefined : { 'strangler.segment': d.segment.label })
         }
       }, parent)
       const ctx = trace.setSpan(parent, span)

@@ -35,13 +35,18 @@ t.test('config, overrides, guard, ramp, shadow and live rates map to one row per
   ])
   const override = (weight: number, by: string): ContextStatus['override'] => ({ weight, reason: `set by ${by}`, by, at: '2026-11-24T00:00:00.000Z', expiresAt: by === 'admin' ? '2026-11-24T02:00:00.000Z' : null })
   const guard = { tripped: true, legacy: { ...side, requests: 40 }, new: { requests: 12, errorRate: 50, p99: 0.1 } }
+  const tenants: ContextStatus['segments'] = [
+    { label: '0', header: 'x-tenant', values: ['acme', 'globex'], side: 'new' },
+    { label: 'eu', query: 'region', values: ['eu'], side: 'legacy', name: 'eu' }
+  ]
+  const pins = ['0: header x-tenant = acme, globex → new', 'eu: query region = eu → legacy']
   const status: ContextStatus[] = [
     { name: 'catalog', configuredWeight: 0, effectiveWeight: 0, override: null },
     { name: 'search', configuredWeight: 0, effectiveWeight: 0, override: null, shadow: { percent: 10, compared: 200, matchRate: 0.97, noisyRate: 0.015, totals: { match: 194, mismatch: 3, noisy: 3, error: 0, dropped: 0 }, noisyFields: [] } },
     { name: 'reviews', configuredWeight: 0, effectiveWeight: 0, override: null, shadow: null },
-    { name: 'orders', configuredWeight: 25, effectiveWeight: 10, override: override(10, 'admin') },
+    { name: 'orders', configuredWeight: 25, effectiveWeight: 10, override: override(10, 'admin'), segments: tenants, segmentsInForce: true },
     { name: 'payments', configuredWeight: 0, effectiveWeight: 0, override: override(0, 'ramp'), ramp: { step: 1, of: 3, weight: 0, nextAt: '2026-11-24T00:01:00.000Z' } },
-    { name: 'accounts', configuredWeight: 100, effectiveWeight: 0, override: override(0, 'guard'), guard, ramp: null },
+    { name: 'accounts', configuredWeight: 100, effectiveWeight: 0, override: override(0, 'guard'), guard, ramp: null, segments: tenants, segmentsInForce: false },
     { name: 'pages', configuredWeight: 100, effectiveWeight: 100, override: null },
     { name: 'profile', configuredWeight: 100, effectiveWeight: 100, override: null }
   ]
@@ -65,7 +70,7 @@ t.test('config, overrides, guard, ramp, shadow and live rates map to one row per
     newRps: 2
   }
   const idle = { legacy: { rps: 0, errorRate: null, p99: null, fallbackRate: null }, new: { rps: 0, errorRate: null, p99: null, fallbackRate: null } }
-  const row = { legacy: 'monolith', new: 'svc', override: null, traffic: idle, shadow: null, guard: null, ramp: null }
+  const row = { legacy: 'monolith', new: 'svc', override: null, traffic: idle, shadow: null, guard: null, ramp: null, segments: null }
   const expected: BoardData = {
     config: { hash: '000000000000', loadedAt: '2026-11-24T00:00:00.000Z', lastReload: 'rejected', errors: ['routes.yaml:3:4 weight must be a number'], reloads: { success: 3, failure: 1 } },
     window: 8,
@@ -77,9 +82,9 @@ t.test('config, overrides, guard, ramp, shadow and live rates map to one row per
       { ...row, name: 'catalog', stage: 'legacy-only', stageLabel: 'legacy only', configuredWeight: 0, effectiveWeight: 0 },
       { ...row, name: 'search', stage: 'shadowing', stageLabel: 'shadowing', configuredWeight: 0, effectiveWeight: 0, shadow: { percent: 10, matchRate: 0.97, noisyRate: 0.015, compared: 200, over: 'recent' } },
       { ...row, name: 'reviews', stage: 'shadowing', stageLabel: 'shadowing', configuredWeight: 0, effectiveWeight: 0, shadow: { percent: 50, matchRate: 0.75, noisyRate: 0.1, compared: 40, over: 'since start' } },
-      { ...row, name: 'orders', stage: 'ramping', stageLabel: 'ramping 10%', configuredWeight: 25, effectiveWeight: 10, override: override(10, 'admin'), traffic: orders },
+      { ...row, name: 'orders', stage: 'ramping', stageLabel: 'ramping 10%', configuredWeight: 25, effectiveWeight: 10, override: override(10, 'admin'), traffic: orders, segments: { inForce: true, pins } },
       { ...row, name: 'payments', stage: 'ramping', stageLabel: 'ramping 0%', configuredWeight: 0, effectiveWeight: 0, override: override(0, 'ramp'), ramp: { running: true, step: 1, of: 3, nextAt: '2026-11-24T00:01:00.000Z' } },
-      { ...row, name: 'accounts', stage: 'legacy-only', stageLabel: 'legacy only', configuredWeight: 100, effectiveWeight: 0, override: override(0, 'guard'), guard, ramp: { running: false, step: null, of: 0, nextAt: null } },
+      { ...row, name: 'accounts', stage: 'legacy-only', stageLabel: 'legacy only', configuredWeight: 100, effectiveWeight: 0, override: override(0, 'guard'), guard, ramp: { running: false, step: null, of: 0, nextAt: null }, segments: { inForce: false, pins } },
       { ...row, name: 'pages', legacy: 'svc', stage: 'retired', stageLabel: 'legacy retired', configuredWeight: 100, effectiveWeight: 100 },
       { ...row, name: 'profile', stage: 'migrated', stageLabel: 'migrated', configuredWeight: 100, effectiveWeight: 100 }
     ]

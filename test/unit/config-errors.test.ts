@@ -70,7 +70,7 @@ t.test('YAML 1.1 is refused (yes/no booleans, merge keys)', async t => {
 t.test('unknown keys point at the key and suggest the closest known one', async t => {
   t.strictSame(errors(withContext('      paths: [/api/orders]', '    wieght: 30\n    colour: blue\n')), [
     'routes.yaml:14:5 unknown key "wieght" (did you mean "weight"?)',
-    'routes.yaml:15:5 unknown key "colour" (allowed: match, legacy, new, weight, sticky, shadow, fallback, guard, ramp, rewrite)'
+    'routes.yaml:15:5 unknown key "colour" (allowed: match, legacy, new, weight, sticky, segments, shadow, fallback, guard, ramp, rewrite)'
   ])
   t.strictSame(errors(`${BASE}contxts: {}\n`), ['routes.yaml:7:1 unknown key "contxts" (did you mean "contexts"?)'])
 })

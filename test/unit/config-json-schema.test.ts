@@ -22,7 +22,7 @@ t.test('config/routes.yaml names the shipped schema for editors on its first lin
   t.equal(first, '# yaml-language-server: $schema=./routes.schema.json')
 })
 
-const VALID = ['../../config/routes.yaml', '../fixtures/config/design-example.yaml', '../fixtures/cli/old.yaml', '../fixtures/cli/new.yaml']
+const VALID = ['../../config/routes.yaml', '../fixtures/config/design-example.yaml', '../fixtures/cli/old.yaml', '../fixtures/cli/new.yaml', '../fixtures/cli/segments-new.yaml']
 
 t.test('editor and validator both accept the shipped and documented examples', async t => {
   for (const file of VALID) {
@@ -72,7 +72,17 @@ const MISTAKES: Record<string, string> = {
   'guard latency ratio below 1': context('    guard: { maxLatencyRatio: 0.5 }\n'),
   'rewrite key misspelt': context('    rewrite: { new: { stripPrefx: /api } }\n'),
   'maxHeaderBytes below 1024': `server: { maxHeaderBytes: 10 }\n${BASE}`,
-  'boardAuth as a string': `server: { boardAuth: "yes" }\n${BASE}`
+  'boardAuth as a string': `server: { boardAuth: "yes" }\n${BASE}`,
+  'segment with header and cookie': context('    segments: [{ header: x-tenant, cookie: beta, values: [acme], side: new }]\n'),
+  'segment with none of header, cookie, query': context('    segments: [{ values: [acme], side: new }]\n'),
+  'segment without values': context('    segments: [{ header: x-tenant, values: [], side: new }]\n'),
+  'segment with an empty value': context('    segments: [{ query: region, values: [""], side: legacy }]\n'),
+  'segment value as a number': context('    segments: [{ cookie: beta, values: [1], side: new }]\n'),
+  'segment side misspelt': context('    segments: [{ header: x-tenant, values: [acme], side: nwe }]\n'),
+  'segment without side': context('    segments: [{ header: x-tenant, values: [acme] }]\n'),
+  'segment key misspelt': context('    segments: [{ header: x-tenant, value: [acme], side: new }]\n'),
+  'segment name starting with a digit': context('    segments: [{ header: x-tenant, values: [acme], side: new, name: 1st }]\n'),
+  'segments as a mapping': context('    segments: { header: x-tenant, values: [acme], side: new }\n')
 }
 
 t.test('every structural mistake is flagged by the editor and refused by the validator', async t => {

@@ -149,7 +149,12 @@
   function row (r: BoardRow) {
     var tr = el('tr', r.guard && r.guard.tripped ? 'tripped' : '');
     tr.dataset.context = r.name;
-    lines(cell(tr, 'context'), [[r.name, 'name'], [r.legacy + ' → ' + r.new, 'muted small']]);
+    var context: Line[] = [[r.name, 'name'], [r.legacy + ' → ' + r.new, 'muted small']];
+    if (r.segments) {
+      context.push(r.segments.inForce ? ['segments, before the weight:', 'small'] : ['segments off: rolled back', 'warn small']);
+      r.segments.pins.forEach(function (p) { context.push([p, 'muted small segment']); });
+    }
+    lines(cell(tr, 'context'), context);
     cell(tr, 'stage').appendChild(el('span', 'badge stage-' + r.stage, r.stageLabel));
     var w = cell(tr, 'num weight');
     w.appendChild(el('strong', 'effective', r.effectiveWeight + '%'));

@@ -1,3 +1,4 @@
+import { segmentText } from '../../config/segments.ts'
 import type { Config, Context, Side } from '../../types.ts'
 import type { Dormant } from '../../state/store.ts'
 import type { ContextStatus } from '../status.ts'
@@ -30,6 +31,8 @@ export interface BoardRow {
   guard: NonNullable<ContextStatus['guard']> | null
   /** Null when the context has no `ramp`; `running: false` once an operator or the guard took over. */
   ramp: { running: boolean; step: number | null; of: number; nextAt: string | null } | null
+  /** Null when the context has no `segments`; `inForce` is false while a rollback overrides them. */
+  segments: { inForce: boolean; pins: string[] } | null
 }
 
 export interface BoardData {
@@ -110,7 +113,8 @@ export function boardData ({ config, status, loadedAt, lastError, latest, window
       traffic: window === null ? null : window.contexts.get(s.name) ?? { legacy: IDLE, new: IDLE },
       shadow: shadowOf(c, s, latest),
       guard: s.guard ?? null,
-      ramp
+      ramp,
+      segments: s.segments === undefined ? null : { inForce: s.segmentsInForce !== false, pins: s.segments.map(x => `${x.label}: ${segmentText(x, false)}`) }
     }
   })
   const unmatched = window?.contexts.get('default')
