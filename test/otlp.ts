@@ -10,7 +10,7 @@ import { configFile, tempDir } from './helpers.ts'
 
 const CLI = new URL('../dist/cli.js', import.meta.url).pathname
 
-export interface Span { traceId: string; spanId: string; parentSpanId?: string; name: string; kind: number; attributes: Record<string, unknown>; resource: Record<string, unknown>; scope: { name: string; version?: string } }
+export interface Span { traceId: string; spanId: string; parentSpanId?: string; name: string; kind: number; attributes: Record<string, unknown>; resource: Record<string, unknown>; scope: { name: string; version?: string }; status?: { code: string; message?: string }; start?: string; end?: string; traceState?: string }
 
 /** One POST the receiver got: when, its Content-Type, its body. */
 export interface Post { at: number; type: string | undefined; body: Buffer }
@@ -90,17 +90,18 @@ const str = (m: TextMessage, k: string): string | undefined => { const v = one(m
 const hex = (m: TextMessage, k: string): string | undefined => { const v = one(m, k); return v === undefined ? undefined : unquote(v as string).toString('hex') }
 const KINDS: Record<string, number> = { SPAN_KIND_INTERNAL: 1, SPAN_KIND_SERVER: 2, SPAN_KIND_CLIENT: 3 }
 
+function anyValue (v: TextMessage): unknown {
+  if (v.has('string_value')) return str(v, 'string_value')
+  if (v.has('int_value')) return Number(one(v, 'int_value'))
+  if (v.has('bool_value')) return one(v, 'bool_value') === 'true'
+  if (v.has('double_value')) return Number(one(v, 'double_value'))
+  if (v.has('array_value')) return ((msg(v, 'array_value').get('values') ?? []) as TextMessage[]).map(anyValue)
+  throw new Error(`unexpected AnyValue ${JSON.stringify([...v.keys()])}`)
+}
+
 function attributes (list: TextValue[] | undefined): Record<string, unknown> {
   const out: Record<string, unknown> = {}
-  for (const kv of (list ?? []) as TextMessage[]) {
-    const v = msg(kv, 'value')
-    const key = str(kv, 'key') as string
-    if (v.has('string_value')) out[key] = str(v, 'string_value')
-    else if (v.has('int_value')) out[key] = Number(one(v, 'int_value'))
-    else if (v.has('bool_value')) out[key] = one(v, 'bool_value') === 'true'
-    else if (v.has('double_value')) out[key] = Number(one(v, 'double_value'))
-    else throw new Error(`attribute ${key}: unexpected value ${JSON.stringify([...v.keys()])}`)
-  }
+  for (const kv of (list ?? []) as TextMessage[]) out[str(kv, 'key') as string] = anyValue(msg(kv, 'value'))
   return out
 }
 
@@ -127,6 +128,10 @@ export function decodeProtobuf (body: Buffer, dir: string): Span[] {
           parentSpanId: hex(s, 'parent_span_id'),
           name: str(s, 'name') as string,
           kind: KINDS[one(s, 'kind') as string],
+          traceState: str(s, 'trace_state'),
+          start: one(s, 'start_time_unix_nano') as string,
+          end: one(s, 'end_time_unix_nano') as string,
+          status: { code: (one(msg(s, 'status'), 'code') ?? 'STATUS_CODE_UNSET') as string, message: str(msg(s, 'status'), 'message') },
           attributes: attributes(s.get('attributes')),
           resource,
           scope
