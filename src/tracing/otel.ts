@@ -60,7 +60,7 @@ interface Propagation {
   inject: (headers: string[], ctx: Context) => void
 }
 
-function propagation (propagator: TextMapPropagator | null): Propagation {
+function propagationOf (propagator: TextMapPropagator | null): Propagation {
   if (propagator === null) return { extract: () => ROOT_CONTEXT, inject: () => {} }
   const fields = new Set(propagator.fields().map(f => f.toLowerCase()))
   return {
@@ -141,7 +141,7 @@ export function startTracing (log: Logger): Tracing {
     log.warn(asked, `${asked.variable}=${asked.value} is not an OTLP protocol: spans are sent as http/protobuf`)
   }
   const options = otlpOptions(process.env)
-  const propagator = propagation(propagatorFromEnv(process.env.OTEL_PROPAGATORS, log))
+  const propagation = propagationOf(propagatorFromEnv(process.env.OTEL_PROPAGATORS, log))
   const resource = defaultResource()
     .merge(resourceFromAttributes({ 'service.name': 'strangler-proxy', 'service.version': version }))
     .merge(detectResources({ detectors: [envDetector] }))
@@ -150,7 +150,7 @@ export function startTracing (log: Logger): Tracing {
   log.info({ url: options.url.origin + options.url.pathname, protocol: options.protocol, service: resource.attributes['service.name'] }, 'tracing: exporting spans over OTLP/HTTP')
   return {
     request (req: IncomingMessage, res: ServerResponse, d: Decision, target: Target, requestId: string): RequestTrace {
-      const parent = propagator.extract(req)
+      const parent = propagation.extract(req)
       const method = req.method as string
       const route = routeOf(d)
       const span = tracer.startSpan(route === undefined ? method : `${method} ${route}`, {
@@ -168,12 +168,12 @@ export function startTracing (log: Logger): Tracing {
         }
       }, parent)
       const ctx = trace.setSpan(parent, span)
-      propagator.inject(target.headers, ctx)
-      const traced = new Traced(tracer, propagator, span, ctx, method, d)
+      propagation.inject(target.headers, ctx)
+      const traced = new Traced(tracer, propagation, span, ctx, method, d)
       res.once('close', () => traced.close(res, target))
       return traced
     },
-    // A batch the collector refused was warned about by the exporter; it must not fail the drain (exit 1, the admin listener left open).
+    // A batch the collector refused was warned about by the exporter; it must not fail the drain (serve would exit 1).
     close: () => provider.shutdown().catch(() => {})
   }
 }
