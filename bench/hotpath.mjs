@@ -8,6 +8,8 @@
 //   node bench/hotpath.mjs --only strangler --dist bench/out/dist-before
 //                                          another build of strangler-proxy (a copy of dist/ under the repo)
 //   --node-args=--max-semi-space-size=2    node options for the targets (a V8 flag's cost, say)
+//   --only strangler,traced,traced-json    tracing off, then on (OTLP http/protobuf, then http/json) to a
+//                                          local receiver that answers 200 and discards (see "Tracing")
 //   --label NAME                           results in bench/out/hotpath/NAME.json
 //   --rescue                               strangler-proxy with fallback and a 25% shadow on both contexts
 //
@@ -21,6 +23,7 @@
 // which run when code gets hot, not per request. Upstream: nginx on two ports.
 // Build first (npm run build): strangler-proxy runs from dist/.
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import http from 'node:http'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -51,26 +54,44 @@ const requests = Number(opts.requests)
 const samples = Number(opts.samples)
 const top = Number(opts.top)
 
-function targets (dir, ports) {
+/** An OTLP/HTTP receiver that answers 200 to every POST and keeps only counts. */
+async function otlpSink () {
+  const sink = { url: '', posts: 0, bytes: 0, types: new Set() }
+  const server = http.createServer((req, res) => {
+    sink.posts++
+    sink.types.add(req.headers['content-type'])
+    req.on('data', chunk => { sink.bytes += chunk.length })
+    req.on('end', () => res.writeHead(200).end())
+  })
+  await new Promise(resolve => server.listen(0, '127.0.0.1', resolve))
+  sink.url = `http://127.0.0.1:${server.address().port}`
+  sink.close = () => new Promise(resolve => server.close(resolve))
+  return sink
+}
+
+function targets (dir, ports, sink) {
+  const strangler = [join(resolve(opts.dist), 'cli.js'), 'serve', '--config', configs.strangler2(dir, 'strangler.yaml', ports, { rescue: opts.rescue })]
+  const ready = line => line?.msg === 'proxy listening' && Number(line.listen.split(':').pop())
+  const traced = protocol => ({ args: strangler, ready, env: { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url, OTEL_EXPORTER_OTLP_PROTOCOL: protocol } })
   return {
     ceiling: {
       args: [join(ROOT, 'bench/servers/node-undici.mjs'), `http://127.0.0.1:${ports[0]}`],
       ready: line => line?.port
     },
-    strangler: {
-      args: [join(resolve(opts.dist), 'cli.js'), 'serve', '--config', configs.strangler2(dir, 'strangler.yaml', ports, { rescue: opts.rescue })],
-      ready: line => line?.msg === 'proxy listening' && Number(line.listen.split(':').pop())
-    }
+    strangler: { args: strangler, ready },
+    traced: traced('http/protobuf'),
+    'traced-json': traced('http/json')
   }
 }
 
 async function startTarget (name, target, dir) {
   const node = [...(top > 0 ? ['--perf-basic-prof'] : []), ...opts['node-args'].split(' ').filter(Boolean), ...target.args]
+  const env = { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OTEL_'))), ...target.env }
   const proc = opts.syscalls
-    ? start(name, process.execPath, node, { cwd: dir })
-    : start(name, 'valgrind', ['--tool=callgrind', '--smc-check=all-non-file', `--callgrind-out-file=${join(OUT, `${name}.%p.out`)}`, process.execPath, ...node], { cwd: dir })
+    ? start(name, process.execPath, node, { cwd: dir, env })
+    : start(name, 'valgrind', ['--tool=callgrind', '--smc-check=all-non-file', `--callgrind-out-file=${join(OUT, `${name}.%p.out`)}`, process.execPath, ...node], { cwd: dir, env })
   let port = 0
-  // valgrind starts node slowly, and far more slowly on a busy machine.
+  // Ten minutes: under valgrind on a loaded machine, a start can take several.
   await waitForLine(proc, line => (port = target.ready(line)) > 0, 600_000)
   return { proc, port }
 }
@@ -195,7 +216,8 @@ async function main () {
   const upstream = start('nginx', 'nginx', ['-p', dir, '-c', configs.nginxUpstream(dir, ports), '-e', 'stderr', '-g', 'daemon off;'])
   await sleep(500)
   if (upstream.exited !== null) throw new Error(`nginx: ${upstream.err}`)
-  const all = targets(dir, ports)
+  const sink = await otlpSink()
+  const all = targets(dir, ports, sink)
   const results = {}
   for (const name of opts.only.split(',')) {
     const { proc, port } = await startTarget(name, all[name], dir)
@@ -211,8 +233,13 @@ async function main () {
       if (top > 0) results[name].functions = await functions(results[name].file, proc.pid)
     }
     await stop(proc)
+    if (all[name].env !== undefined && !opts.syscalls) {
+      results[name].exported = { posts: sink.posts, bytes: sink.bytes, types: [...sink.types] }
+      Object.assign(sink, { posts: 0, bytes: 0, types: new Set() })
+    }
     process.stderr.write(`${name}: ${JSON.stringify(results[name].perRequest ?? results[name])}\n`)
   }
+  await sink.close()
   await stop(upstream)
   writeFileSync(join(OUT, `${opts.label ?? (opts.syscalls ? 'syscalls' : 'instructions')}.json`), `${JSON.stringify(results, null, 2)}\n`)
   report(results)
@@ -234,6 +261,10 @@ function report (results) {
   for (const n of names) {
     const r = results[n]
     console.log(`| ${n} | ${r.perRequest.toLocaleString('en')} | ${r.net.toLocaleString('en')} | ${r.netWithoutCompiler.toLocaleString('en')} | ${r.idlePerSecond.toLocaleString('en')} | ${figures(r.samples)} | ${figures(r.compiler)} |`)
+  }
+  for (const n of names.filter(n => results[n].exported !== undefined)) {
+    const { posts, bytes, types } = results[n].exported
+    console.log(`\n${n}: the receiver got ${posts} POSTs, ${bytes.toLocaleString('en')} bytes (${types.join(', ')})`)
   }
   if (top === 0) return
   for (const n of names) {

@@ -18,7 +18,8 @@ const PACKAGES = {
   chromium: '/usr/bin/chromium', // the board's browser tests (playwright-core downloads no browser)
   prometheus: '/usr/bin/prometheus', // promtool tests the chart's alerts; a real Prometheus runs the dashboard's queries
   nginx: '/usr/sbin/nginx', // the differential suite (test/nginx.ts)
-  'python3-flask': '/usr/lib/python3/dist-packages/flask/__init__.py' // a real WSGI app, run by Debian's /usr/bin/python3
+  'python3-flask': '/usr/lib/python3/dist-packages/flask/__init__.py', // a real WSGI app, run by Debian's /usr/bin/python3
+  'protobuf-compiler': '/usr/bin/protoc' // protoc decodes the OTLP/protobuf the tracing tests receive (test/otlp.ts)
 }
 
 /**

@@ -4,15 +4,15 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { createRequire } from 'node:module'
-import { defaultTextMapGetter, defaultTextMapSetter, diag, DiagLogLevel, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api'
-import { W3CTraceContextPropagator } from '@opentelemetry/core'
+import { defaultTextMapGetter, defaultTextMapSetter, diag, DiagLogLevel, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type TextMapPropagator, type Tracer } from '@opentelemetry/api'
+import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core'
 import { defaultResource, detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources'
 import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base'
 import type { Logger } from 'pino'
-import type { RequestTrace, TracedPlan, TracedTarget, Tracing } from '../proxy/tracing.ts'
+import { noTracing, type RequestTrace, type TracedPlan, type TracedTarget, type Tracing } from '../proxy/tracing.ts'
 import type { Decision } from '../routing/decide.ts'
 import type { Upstream } from '../types.ts'
-import { OtlpJsonExporter, otlpOptions } from './otlp.ts'
+import { OtlpExporter, otlpOptions, protocolSetting } from './otlp.ts'
 
 /** package.json is two folders up from src/tracing and dist/tracing; a copied dist (bench/) may have none. */
 function packageVersion (): string {
@@ -23,17 +23,49 @@ function packageVersion (): string {
   }
 }
 const version = packageVersion()
-const propagator = new W3CTraceContextPropagator()
 
-/** Replaces any traceparent/tracestate among `headers` (undici's flat array) by those of `ctx`. */
-function propagate (headers: string[], ctx: Context): void {
+const PROPAGATORS: Record<string, () => TextMapPropagator> = {
+  tracecontext: () => new W3CTraceContextPropagator(),
+  baggage: () => new W3CBaggagePropagator()
+}
+
+/**
+ * OTEL_PROPAGATORS (`tracecontext` when unset): null for `none`, or when no
+ * name is one we have. Unknown names are warned about once and ignored.
+ */
+function propagatorFromEnv (value: string | undefined, log: Logger): TextMapPropagator | null {
+  const names = [...new Set((value ?? '').split(',').map(n => n.trim().toLowerCase()).filter(n => n !== ''))]
+  if (names.length === 0) names.push('tracecontext')
+  const unknown = names.filter(n => n !== 'none' && PROPAGATORS[n] === undefined)
+  if (unknown.length > 0) log.warn({ variable: 'OTEL_PROPAGATORS', unknown }, `OTEL_PROPAGATORS: ${unknown.join(', ')} not supported, ignored (supported: tracecontext, baggage, none)`)
+  if (names.includes('none')) return null
+  const known = names.filter(n => PROPAGATORS[n] !== undefined).map(n => PROPAGATORS[n]())
+  return known.length === 0 ? null : known.length === 1 ? known[0] : new CompositePropagator({ propagators: known })
+}
+
+/** Replaces the headers `propagator` owns among `headers` (undici's flat array) by those of `ctx`. */
+function propagate (propagator: TextMapPropagator, fields: ReadonlySet<string>, headers: string[], ctx: Context): void {
   for (let i = headers.length - 2; i >= 0; i -= 2) {
-    const name = headers[i].toLowerCase()
-    if (name === 'traceparent' || name === 'tracestate') headers.splice(i, 2)
+    if (fields.has(headers[i].toLowerCase())) headers.splice(i, 2)
   }
   const carrier: Record<string, string> = {}
   propagator.inject(ctx, carrier, defaultTextMapSetter)
   for (const name in carrier) headers.push(name, carrier[name])
+}
+
+/** Propagation as configured: with none, trace headers are the client's and pass as sent. */
+interface Propagation {
+  extract: (req: IncomingMessage) => Context
+  inject: (headers: string[], ctx: Context) => void
+}
+
+function propagationOf (propagator: TextMapPropagator | null): Propagation {
+  if (propagator === null) return { extract: () => ROOT_CONTEXT, inject: () => {} }
+  const fields = new Set(propagator.fields().map(f => f.toLowerCase()))
+  return {
+    extract: req => propagator.extract(ROOT_CONTEXT, req.headers, defaultTextMapGetter),
+    inject: (headers, ctx) => propagate(propagator, fields, headers, ctx)
+  }
 }
 
 /** The longest of the context's path prefixes that the request's path is under. */
@@ -55,7 +87,7 @@ class Traced implements RequestTrace {
   readonly traceId: string
   #fallback: Span | null = null
 
-  constructor (private readonly tracer: Tracer, private readonly span: Span, private readonly ctx: Context, private readonly method: string, private readonly d: Decision) {
+  constructor (private readonly tracer: Tracer, private readonly propagation: Propagation, private readonly span: Span, private readonly ctx: Context, private readonly method: string, private readonly d: Decision) {
     this.traceId = span.spanContext().traceId
   }
 
@@ -64,7 +96,7 @@ class Traced implements RequestTrace {
       kind: SpanKind.CLIENT,
       attributes: { 'http.request.method': this.method, 'strangler.context': this.d.label, 'strangler.side': side, 'strangler.upstream': upstream, ...extra }
     }, this.ctx)
-    propagate(headers, trace.setSpan(this.ctx, span))
+    this.propagation.inject(headers, trace.setSpan(this.ctx, span))
     return span
   }
 
@@ -98,18 +130,26 @@ export function startTracing (log: Logger): Tracing {
     debug: () => {},
     verbose: () => {}
   }, DiagLogLevel.WARN)
-  const protocol = process.env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? process.env.OTEL_EXPORTER_OTLP_PROTOCOL
-  if (protocol !== undefined && protocol !== 'http/json') log.warn({ protocol }, 'OTLP protocol not supported: spans are sent as http/json (every OTLP/HTTP receiver accepts it)')
+  const asked = protocolSetting(process.env)
+  if (asked?.value === 'grpc') {
+    // A gRPC receiver listens on 4317 and would refuse OTLP/HTTP: sending it anyway would only fail later, batch by batch.
+    log.warn(asked, `${asked.variable}=grpc is not supported (OTLP/HTTP only: http/protobuf or http/json, port 4318): tracing is off`)
+    return noTracing
+  }
+  if (asked !== undefined && asked.value !== 'http/protobuf' && asked.value !== 'http/json') {
+    log.warn(asked, `${asked.variable}=${asked.value} is not an OTLP protocol: spans are sent as http/protobuf`)
+  }
   const options = otlpOptions(process.env)
+  const propagation = propagationOf(propagatorFromEnv(process.env.OTEL_PROPAGATORS, log))
   const resource = defaultResource()
     .merge(resourceFromAttributes({ 'service.name': 'strangler-proxy', 'service.version': version }))
     .merge(detectResources({ detectors: [envDetector] }))
-  const provider = new BasicTracerProvider({ resource, spanProcessors: [new BatchSpanProcessor(new OtlpJsonExporter(options, log))] })
+  const provider = new BasicTracerProvider({ resource, spanProcessors: [new BatchSpanProcessor(new OtlpExporter(options, log))] })
   const tracer = provider.getTracer('strangler-proxy', version)
-  log.info({ url: options.url.origin + options.url.pathname, service: resource.attributes['service.name'] }, 'tracing: exporting spans over OTLP/HTTP')
+  log.info({ url: options.url.origin + options.url.pathname, protocol: options.protocol, service: resource.attributes['service.name'] }, 'tracing: exporting spans over OTLP/HTTP')
   return {
     request (req: IncomingMessage, res: ServerResponse, d: Decision, plan: TracedPlan): RequestTrace {
-      const parent = propagator.extract(ROOT_CONTEXT, req.headers, defaultTextMapGetter)
+      const parent = propagation.extract(req)
       const method = req.method as string
       const route = routeOf(d)
       const span = tracer.startSpan(route === undefined ? method : `${method} ${route}`, {
@@ -128,11 +168,12 @@ export function startTracing (log: Logger): Tracing {
         }
       }, parent)
       const ctx = trace.setSpan(parent, span)
-      propagate(plan.target.headers, ctx)
-      const traced = new Traced(tracer, span, ctx, method, d)
+      propagation.inject(plan.target.headers, ctx)
+      const traced = new Traced(tracer, propagation, span, ctx, method, d)
       res.once('close', () => traced.close(res, plan))
       return traced
     },
-    close: () => provider.shutdown()
+    // A batch the collector refused was warned about by the exporter; it must not fail the drain (serve would exit 1).
+    close: () => provider.shutdown().catch(() => {})
   }
 }

@@ -1,26 +1,42 @@
 import http from 'node:http'
 import https from 'node:https'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { gzipSync } from 'node:zlib'
 import type { Attributes, AttributeValue, HrTime } from '@opentelemetry/api'
 import type { ExportResult } from '@opentelemetry/core'
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base'
 import type { Logger } from 'pino'
+import { encodeProtobuf } from './protobuf.ts'
 
 /** ExportResultCode of @opentelemetry/core, without loading it for two numbers. */
 const SUCCESS = 0
 const FAILED = 1
 
+/** What this exporter speaks; `grpc` is refused at start (src/tracing/otel.ts). */
+export type Protocol = 'http/protobuf' | 'http/json'
+
 export interface OtlpOptions {
   url: URL
   headers: Record<string, string>
+  /** The bound of one export, retries included (OTEL_EXPORTER_OTLP_TIMEOUT). */
   timeoutMs: number
   gzip: boolean
+  protocol: Protocol
 }
 
 /** The signal-specific variable, else the general one (the OTLP exporter specification's order). */
 function setting (env: NodeJS.ProcessEnv, name: string): string | undefined {
   const v = env[`OTEL_EXPORTER_OTLP_TRACES_${name}`] ?? env[`OTEL_EXPORTER_OTLP_${name}`]
   return v === undefined || v.trim() === '' ? undefined : v.trim()
+}
+
+/** The protocol asked for, and by which variable: the signal-specific one wins. */
+export function protocolSetting (env: NodeJS.ProcessEnv): { variable: string; value: string } | undefined {
+  for (const variable of ['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'OTEL_EXPORTER_OTLP_PROTOCOL']) {
+    const value = env[variable]?.trim()
+    if (value !== undefined && value !== '') return { variable, value }
+  }
+  return undefined
 }
 
 /** `k1=v1,k2=v2`, values percent-encoded (W3C Baggage format, as the specification says). */
@@ -44,7 +60,8 @@ export function otlpOptions (env: NodeJS.ProcessEnv): OtlpOptions {
     url,
     headers: { ...headerList(env.OTEL_EXPORTER_OTLP_HEADERS), ...headerList(env.OTEL_EXPORTER_OTLP_TRACES_HEADERS) },
     timeoutMs: Number.isFinite(timeout) && timeout > 0 ? timeout : 10_000,
-    gzip: setting(env, 'COMPRESSION') === 'gzip'
+    gzip: setting(env, 'COMPRESSION') === 'gzip',
+    protocol: protocolSetting(env)?.value === 'http/json' ? 'http/json' : 'http/protobuf'
   }
 }
 
@@ -66,7 +83,7 @@ function keyValues (attributes: Attributes): Array<{ key: string; value: Record<
 }
 
 /** OTLP/JSON (the protobuf JSON mapping with hex ids) of one batch. */
-export function encode (spans: readonly ReadableSpan[]): string {
+export function encodeJson (spans: readonly ReadableSpan[]): string {
   const scopes = new Map<string, { scope: { name: string; version?: string }; spans: unknown[] }>()
   for (const s of spans) {
     const key = `${s.instrumentationScope.name}@${s.instrumentationScope.version ?? ''}`
@@ -92,45 +109,85 @@ export function encode (spans: readonly ReadableSpan[]): string {
   return JSON.stringify({ resourceSpans: [{ resource: { attributes: keyValues(resource?.attributes ?? {}) }, scopeSpans: [...scopes.values()] }] })
 }
 
+/** Statuses the OTLP/HTTP specification says to retry; any other failure is final. */
+const RETRYABLE = new Set([429, 502, 503, 504])
+/** Backoff as opentelemetry-js's exporters: 1 s, ×1.5 each time, at most 5 s, ±20 % jitter; 5 retries at most. */
+const RETRIES = 5
+const FIRST_BACKOFF_MS = 1000
+const MAX_BACKOFF_MS = 5000
+
+class ExportError extends Error {
+  constructor (message: string, readonly retryable: boolean, readonly retryAfterMs?: number) {
+    super(message)
+  }
+}
+
+/** Retry-After in seconds or as an HTTP date, in milliseconds from now; undefined when absent or unreadable. */
+function retryAfter (value: string | undefined): number | undefined {
+  if (value === undefined) return undefined
+  if (/^\s*\d+\s*$/.test(value)) return Number(value) * 1000
+  const at = Date.parse(value)
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now())
+}
+
 /**
- * An OTLP/HTTP span exporter speaking http/json: a few dozen lines instead of
- * @opentelemetry/exporter-trace-otlp-http, whose transformer brings the logs
- * and metrics SDKs (10 MB) along.
+ * An OTLP/HTTP span exporter speaking http/protobuf or http/json: a few dozen
+ * lines instead of @opentelemetry/exporter-trace-otlp-*, whose transformer
+ * brings the logs and metrics SDKs (10 MB) along. The batch span processor
+ * calls it off the request path; a failed batch is retried within
+ * `timeoutMs`, then dropped with one warning.
  */
-export class OtlpJsonExporter implements SpanExporter {
+export class OtlpExporter implements SpanExporter {
   #pending = new Set<Promise<void>>()
 
   constructor (private readonly opts: OtlpOptions, private readonly log: Logger) {}
 
   export (spans: ReadableSpan[], done: (result: ExportResult) => void): void {
-    const p = this.#post(encode(spans)).then(
+    const encoded = this.opts.protocol === 'http/json' ? Buffer.from(encodeJson(spans)) : encodeProtobuf(spans)
+    const p = this.#send(this.opts.gzip ? gzipSync(encoded) : encoded).then(
       () => done({ code: SUCCESS }),
-      (error: Error) => {
-        this.log.warn({ err: error.message, url: this.opts.url.origin + this.opts.url.pathname, spans: spans.length }, 'trace export failed; these spans are lost')
+      (error: ExportError & { attempts: number }) => {
+        this.log.warn({ err: error.message, url: this.opts.url.origin + this.opts.url.pathname, spans: spans.length, attempts: error.attempts }, 'trace export failed; these spans are lost')
         done({ code: FAILED, error })
       })
     this.#pending.add(p)
     void p.finally(() => this.#pending.delete(p))
   }
 
-  #post (json: string): Promise<void> {
-    const { url, headers, timeoutMs, gzip } = this.opts
-    const body = gzip ? gzipSync(json) : Buffer.from(json)
+  async #send (body: Buffer): Promise<void> {
+    const deadline = Date.now() + this.opts.timeoutMs
+    let backoff = FIRST_BACKOFF_MS
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#post(body, Math.max(1, deadline - Date.now()))
+      } catch (err) {
+        const e = err as ExportError
+        const delay = e.retryAfterMs ?? Math.min(backoff * (0.8 + Math.random() * 0.4), MAX_BACKOFF_MS)
+        backoff *= 1.5
+        if (!e.retryable || attempt > RETRIES || Date.now() + delay >= deadline) throw Object.assign(e, { attempts: attempt })
+        await sleep(delay)
+      }
+    }
+  }
+
+  #post (body: Buffer, timeoutMs: number): Promise<void> {
+    const { url, headers, gzip, protocol } = this.opts
+    const type = protocol === 'http/json' ? 'application/json' : 'application/x-protobuf'
     return new Promise((resolve, reject) => {
       const req = (url.protocol === 'https:' ? https : http).request(url, {
         method: 'POST',
-        headers: { ...headers, 'content-type': 'application/json', 'content-length': body.length, ...(gzip ? { 'content-encoding': 'gzip' } : {}) },
+        headers: { ...headers, 'content-type': type, 'content-length': body.length, ...(gzip ? { 'content-encoding': 'gzip' } : {}) },
         timeout: timeoutMs
       }, res => {
         res.resume()
         res.once('end', () => {
           const status = res.statusCode ?? 0
           if (status >= 200 && status < 300) resolve()
-          else reject(new Error(`collector answered ${status}`))
+          else reject(new ExportError(`collector answered ${status}`, RETRYABLE.has(status), retryAfter(res.headers['retry-after'])))
         })
       })
-      req.once('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)))
-      req.once('error', reject)
+      req.once('timeout', () => req.destroy(new ExportError(`no answer within ${timeoutMs} ms`, false)))
+      req.once('error', err => reject(err instanceof ExportError ? err : new ExportError(err.message, true)))
       req.end(body)
     })
   }
