@@ -1,16 +1,40 @@
 import type http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
+import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
+import type { WeightMap } from '../cluster/messages.ts'
+import type { WorkerMetrics } from '../metrics.ts'
 import type { EffectiveWeight } from '../routing/decide.ts'
 import { compileTable } from '../routing/table.ts'
 import type { Config, HostPort } from '../types.ts'
 import { trustList } from './headers.ts'
-import { createProxyServer, type ProxyObserver, type Snapshot } from './server.ts'
+import { bindListener, proxyRoute } from './listener.ts'
+import { createProxyHandlers, type ProxyObserver, type Snapshot } from './server.ts'
 import { UpstreamPools } from './upstreams.ts'
 import { Shadows } from '../shadow/shadows.ts'
 import { previewer } from '../routing/preview.ts'
 import { noTracing, type Tracing } from './tracing.ts'
+
+/**
+ * Where requests are forwarded: in this process (DataPlane) or in worker
+ * processes (Fleet). The control side (config file, overrides, admin) drives
+ * either through this, and nothing else.
+ */
+export interface Plane {
+  /** Starts accepting on `at`. */
+  listen (at: HostPort): Promise<void>
+  /** The config now in force; resolves with a warning when part of the plane did not confirm it. */
+  setConfig (config: Config): Promise<string | null>
+  /** Effective weights of overridden contexts (basis points); the others follow the config. */
+  setWeights (weights: WeightMap): Promise<string | null>
+  /** Metrics kept outside this process (one entry per worker); null when this process's registry holds them. */
+  metrics (): Promise<WorkerMetrics[] | null>
+  /** Stops accepting, lets responses in flight finish for up to `timeoutMs`, then closes everything. */
+  drain (timeoutMs: number): Promise<void>
+  /** host:port of the proxy listener. */
+  readonly address: string
+}
 
 export function snapshotOf (config: Config): Snapshot {
   return Object.freeze({ table: compileTable(config), trust: trustList(config.server.trustProxy), accessLog: config.server.accessLog, accessLogQuery: config.server.accessLogQuery, maxBodyBytes: config.server.maxBodyBytes, dropUnderscores: config.server.underscoreHeaders === 'drop' })
@@ -22,34 +46,46 @@ export function addressOf (server: http.Server): string {
 }
 
 /**
- * The data plane: the proxy listener, its routing snapshot and its upstream
- * pools. It runs in the main process, or in each worker with `server.workers`.
+ * The data plane on a Fastify instance: its catch-all route, its routing
+ * snapshot and its upstream pools. The instance is strangler's own listener
+ * (proxyApp: `strangler serve`, or a worker with `server.workers`), or a
+ * user's app that registered the plugin.
  */
-export class DataPlane {
+export class DataPlane implements Plane {
   #snapshot: Snapshot
   #draining = false
+  readonly #weights = new Map<string, number>()
+  readonly #weightOf: EffectiveWeight = ctx => {
+    if (this.#weights.size === 0) return ctx.weightBp
+    return this.#weights.get(ctx.name) ?? ctx.weightBp
+  }
+
   readonly pools = new UpstreamPools()
-  readonly server: http.Server
   readonly tunnels: Set<Duplex>
   readonly shadows: Shadows
 
   /** `previewSecret`: STRANGLER_PREVIEW_SECRET; null turns preview tokens off. `tracing` is closed by drain(). */
-  constructor (config: Config, weightOf: EffectiveWeight, observer: ProxyObserver, log: Logger, previewSecret: string | null, private readonly tracing: Tracing = noTracing) {
+  constructor (readonly app: FastifyInstance, config: Config, observer: ProxyObserver, log: Logger, previewSecret: string | null, private readonly tracing: Tracing = noTracing) {
     this.#snapshot = snapshotOf(config)
     this.shadows = new Shadows(this.pools, observer)
-    const { server, tunnels } = createProxyServer(config.server, {
+    const handlers = createProxyHandlers({
       shadows: this.shadows,
       preview: previewer(previewSecret, (context, result) => observer.previewResult(context, result)),
       snapshot: () => this.#snapshot,
-      weightOf,
+      weightOf: this.#weightOf,
       pools: this.pools,
       observer,
       log,
       tracing,
       draining: () => this.#draining
     })
-    this.server = server
-    this.tunnels = tunnels
+    this.tunnels = handlers.tunnels
+    proxyRoute(app, handlers)
+    bindListener(app, handlers)
+  }
+
+  get server (): http.Server {
+    return this.app.server
   }
 
   get snapshot (): Snapshot {
@@ -57,13 +93,26 @@ export class DataPlane {
   }
 
   /** Swaps one reference: requests already routed finish on the table they started with. */
-  setConfig (config: Config): void {
+  async setConfig (config: Config): Promise<null> {
     this.#snapshot = snapshotOf(config)
     this.pools.retain(Object.values(config.upstreams))
+    return null
   }
 
-  listen ({ host, port }: HostPort): Promise<void> {
-    return new Promise((resolve, reject) => {
+  async setWeights (weights: WeightMap): Promise<null> {
+    this.#weights.clear()
+    for (const [name, bp] of Object.entries(weights)) this.#weights.set(name, bp)
+    return null
+  }
+
+  async metrics (): Promise<null> {
+    return null
+  }
+
+  /** Listens on the instance's own server: one address, as given (Fastify's listen would add ::1 to localhost). */
+  async listen ({ host, port }: HostPort): Promise<void> {
+    await this.app.ready()
+    await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject)
       this.server.listen(port, host, () => {
         this.server.off('error', reject)
@@ -84,16 +133,18 @@ export class DataPlane {
     if (this.#draining) return
     this.#draining = true
     for (const t of this.tunnels) t.destroy()
-    const closed = new Promise<void>(resolve => this.server.close(() => resolve()))
-    this.server.closeIdleConnections()
-    const sweep = setInterval(() => this.server.closeIdleConnections(), 50)
-    let timer: NodeJS.Timeout | undefined
-    const deadline = new Promise<void>(resolve => { timer = setTimeout(resolve, timeoutMs) })
-    await Promise.race([closed, deadline])
-    clearInterval(sweep)
-    clearTimeout(timer)
-    this.server.closeAllConnections()
-    await closed
+    if (this.server.listening) {
+      const closed = new Promise<void>(resolve => this.server.close(() => resolve()))
+      this.server.closeIdleConnections()
+      const sweep = setInterval(() => this.server.closeIdleConnections(), 50)
+      let timer: NodeJS.Timeout | undefined
+      const deadline = new Promise<void>(resolve => { timer = setTimeout(resolve, timeoutMs) })
+      await Promise.race([closed, deadline])
+      clearInterval(sweep)
+      clearTimeout(timer)
+      this.server.closeAllConnections()
+      await closed
+    }
     this.pools.destroy()
     // The spans of the last responses are still buffered.
     await this.tracing.close()
