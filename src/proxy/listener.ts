@@ -27,7 +27,6 @@ export function proxyApp (limits: ServerConfig): FastifyInstance {
   }
   const app = Fastify({
     logger: false,
-    disableRequestLogging: true,
     return503OnClosing: false,
     forceCloseConnections: false,
     clientErrorHandler: (err: NodeJS.ErrnoException, socket: Duplex) => bound().clientError(err, socket),
