@@ -68,7 +68,8 @@ async function startTarget (name, target, dir) {
     ? start(name, process.execPath, node, { cwd: dir })
     : start(name, 'valgrind', ['--tool=callgrind', '--smc-check=all-non-file', `--callgrind-out-file=${join(OUT, `${name}.%p.out`)}`, process.execPath, ...node], { cwd: dir })
   let port = 0
-  await waitForLine(proc, line => (port = target.ready(line)) > 0, 120_000)
+  // Under valgrind on a busy machine a start takes minutes.
+  await waitForLine(proc, line => (port = target.ready(line)) > 0, 600_000)
   return { proc, port }
 }
 
