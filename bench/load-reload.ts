@@ -26,7 +26,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { pino } from 'pino'
-import { Strangler, type ReloadResult } from '../src/main.ts'
+import { type ReloadResult, startStrangler } from '../src/main.ts'
 
 export type WriteMethod = 'in-place' | 'rename' | 'symlink'
 export type SideName = 'legacy' | 'new'
@@ -280,7 +280,7 @@ export async function reloadUnderLoad (method: WriteMethod, reloads: number, opt
   const dir = mkdtempSync(path.join(os.tmpdir(), `strangler-load-${method}-`))
   const state = path.join(mkdtempSync(path.join(os.tmpdir(), 'strangler-load-state-')), 'state.json')
   const cfg = new ConfigDir(method, dir, configYaml(u, 0, state))
-  const p = await Strangler.start({ configFile: cfg.file, watch: true, log: pino({ level: 'silent' }), env: {} })
+  const p = await startStrangler({ configFile: cfg.file, watch: true, log: pino({ level: 'silent' }), env: {} })
   const gens = new Generations('legacy')
   let rejectedReloads = 0
   let onApplied: ((weight: number) => void) | null = null
@@ -356,7 +356,7 @@ export async function rollbackUnderLoad (cycles: number, opts: LoadOptions = {})
   const dir = mkdtempSync(path.join(os.tmpdir(), 'strangler-rollback-'))
   const file = path.join(dir, 'routes.yaml')
   writeFileSync(file, configYaml(u, 100, path.join(dir, 'state.json')))
-  const p = await Strangler.start({ configFile: file, watch: true, log: pino({ level: 'silent' }), env: {} })
+  const p = await startStrangler({ configFile: file, watch: true, log: pino({ level: 'silent' }), env: {} })
   const gens = new Generations('new')
   const legacyOnly = new Set<number>()
   const started = performance.now()

@@ -12,7 +12,7 @@
 // failure or Ctrl-C. Flags (and their environment variables) are in OPTIONS.
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, cpSync } from 'node:fs'
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os'
-import { dirname, join, relative } from 'node:path'
+import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import * as configs from './lib/configs.mjs'
@@ -41,7 +41,8 @@ const OPTIONS = {
   retries: { type: 'string', env: 'BENCH_RETRIES', full: '2', quick: '0', help: 'times a noisy round is run again (the quietest attempt is kept)' },
   'retry-budget': { type: 'string', env: 'BENCH_RETRY_BUDGET', full: '90', quick: '0', help: 'seconds the whole run may spend on re-running noisy rounds' },
   'wait-quiet': { type: 'string', env: 'BENCH_WAIT_QUIET', full: '0', quick: '0', help: 'wait up to this many seconds for other processes to use < 0.25 cores before starting' },
-  only: { type: 'string', env: 'BENCH_ONLY', help: 'comma-separated parts to run (default: all): direct, nginx, haproxy, node-undici, http-proxy, reply-from, strangler, strangler-10k, strangler-w2, overload, reload, profile' },
+  only: { type: 'string', env: 'BENCH_ONLY', help: 'comma-separated parts to run (default: all): direct, nginx, haproxy, node-undici, http-proxy, reply-from, strangler, strangler-baseline, strangler-10k, strangler-w2, overload, reload, profile' },
+  baseline: { type: 'string', env: 'BENCH_BASELINE', help: 'a copy of dist/ built from another commit (under the repo, so that it finds node_modules): row strangler-baseline runs it beside strangler' },
   build: { type: 'boolean', default: true, env: 'BENCH_BUILD', help: 'npm run build first (--no-build to skip)' },
   out: { type: 'string', env: 'BENCH_OUT', help: 'results file (default bench/RESULTS.md, bench/out/RESULTS-quick.md with --quick)' },
   help: { type: 'boolean', default: false }
@@ -81,6 +82,7 @@ function options () {
     retries: num('retries'),
     retryBudget: num('retry-budget'),
     only: get('only') ? get('only').split(',') : null,
+    baseline: get('baseline') ?? null,
     build,
     out: get('out') ?? join(quick ? OUT : BENCH, quick ? 'RESULTS-quick.md' : 'RESULTS.md'),
     argv: process.argv.slice(2)
@@ -168,8 +170,8 @@ async function stopOnFailure (proc, promise) {
   }
 }
 
-async function strangler (name, configFile, nodeArgs = [], timeoutMs = 60_000) {
-  const proc = start(name, process.execPath, [...nodeArgs, join(ROOT, 'dist/cli.js'), 'serve', '--config', configFile], { cwd: dirname(configFile) })
+async function strangler (name, configFile, nodeArgs = [], timeoutMs = 60_000, dist = join(ROOT, 'dist')) {
+  const proc = start(name, process.execPath, [...nodeArgs, join(dist, 'cli.js'), 'serve', '--config', configFile], { cwd: dirname(configFile) })
   const line = await stopOnFailure(proc, waitForLine(proc, v => v?.msg === 'proxy listening' && typeof v.listen === 'string', timeoutMs))
   return { proc, url: `http://${line.listen}`, admin: `http://${line.admin}`, line }
 }
@@ -178,7 +180,7 @@ async function strangler (name, configFile, nodeArgs = [], timeoutMs = 60_000) {
  * Every target: key, label, how to start it, which request mix it gets.
  * `start` returns { proc, url, note? } or throws { skip } to leave it out with a note.
  */
-function targets (dir, upstream, have) {
+function targets (dir, upstream, have, baseline) {
   const up = `http://127.0.0.1:${upstream.ports[0]}`
   return [
     { key: 'direct', label: 'direct to the upstream (ceiling)', mix: 'api', start: async () => ({ proc: upstream.proc, url: up, shared: true, note: `${upstream.kind}; RSS and CPU are the upstream's` }) },
@@ -200,6 +202,11 @@ function targets (dir, upstream, have) {
     { key: 'http-proxy', label: 'bare @fastify/http-proxy (defaults)', mix: 'api', start: () => nodeServer('fastify-http-proxy', 'fastify-http-proxy.mjs', up) },
     { key: 'reply-from', label: 'bare @fastify/reply-from (defaults)', mix: 'api', start: () => nodeServer('fastify-reply-from', 'fastify-reply-from.mjs', up) },
     { key: 'strangler', label: 'strangler-proxy, 2 contexts, all features', mix: 'api', strangler: true, start: () => strangler('strangler', configs.strangler2(dir, 'strangler-2.yaml', upstream.ports)) },
+    { key: 'strangler-baseline', label: 'strangler-proxy, 2 contexts, all features: the --baseline build', mix: 'api', strangler: true, start: async () => {
+      if (baseline === null) throw { skip: 'no --baseline build given' }
+      if (!existsSync(join(baseline, 'cli.js'))) throw { skip: `${baseline} holds no cli.js` }
+      return { ...await strangler('strangler-baseline', configs.strangler2(dir, 'strangler-baseline.yaml', upstream.ports), [], 60_000, baseline), note: relative(ROOT, baseline) }
+    } },
     { key: 'strangler-10k', label: 'strangler-proxy, 10,000 contexts', mix: 'many', strangler: true, start: async () => {
       const t0 = performance.now()
       const s = await strangler('strangler-10k', configs.stranglerMany(dir, 'strangler-10k.yaml', upstream.ports, 10_000))
@@ -338,7 +345,7 @@ async function main () {
     say(`upstream: ${upstream.kind} on ${upstream.ports.join(', ')}`)
 
     const live = []
-    for (const def of targets(dir, upstream, have)) {
+    for (const def of targets(dir, upstream, have, opts.baseline === null ? null : resolve(opts.baseline))) {
       if (opts.only && !opts.only.includes(def.key)) continue
       try {
         const t = { ...def, ...(await def.start()), rounds: [], latency: null }

@@ -7,7 +7,7 @@ import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { pino, type Logger } from 'pino'
 import type { Test } from 'tap'
-import { Strangler, type StartOptions } from '../src/main.ts'
+import { Strangler, type StartOptions, startStrangler } from '../src/main.ts'
 
 export interface Seen {
   method: string
@@ -78,7 +78,7 @@ export const quietLog = pino({ level: 'silent' })
 /** Starts the proxy on `yaml` (listening on an ephemeral port) and stops it at teardown. */
 export async function proxy (t: Test, yaml: string, opts: Partial<StartOptions> = {}): Promise<Strangler & { base: string; file: string }> {
   const file = opts.configFile ?? configFile(t, yaml)
-  const s = await Strangler.start({ watch: false, log: quietLog, env: {}, ...opts, configFile: file })
+  const s = await startStrangler({ watch: false, log: quietLog, env: {}, ...opts, configFile: file })
   t.teardown(() => s.close())
   return Object.assign(s, { base: `http://127.0.0.1:${s.proxyPort}`, file })
 }

@@ -1,14 +1,14 @@
 // Compiles and hot-reloads a 10,000-context config in the proxy's own process
 // and records the longest event-loop stall around each reload.
 //   node bench/lib/reload-probe.mjs DIR PORT_A PORT_B REPS   → one JSON line
-// The proxy runs in-process (Strangler.start from dist/main.js, file watching
+// The proxy runs in-process (startStrangler from dist/main.js, file watching
 // off so that only the reloads measured here happen). A 1 ms interval timer
 // notes how late it fires: the longest gap from 1 s before to 1 s after each
 // reload (which takes in garbage collection of the old table) is the stall.
 import { Session } from 'node:inspector/promises'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { pino } from 'pino'
-import { Strangler } from '../../dist/main.js'
+import { startStrangler } from '../../dist/main.js'
 import { loadConfigFile } from '../../dist/config/index.js'
 import { compileTable } from '../../dist/routing/table.js'
 import { diffConfigs } from '../../dist/config/diff.js'
@@ -24,7 +24,7 @@ const COUNT = 10_000
 // What `serve` logs to stdout (pino, synchronous), sent to a file instead.
 const log = pino({ name: 'strangler' }, pino.destination({ dest: `${dir}/reload-probe.log`, sync: true }))
 const file = strangler2(dir, 'reload.yaml', ports)
-const s = await Strangler.start({ configFile: file, log, watch: false })
+const s = await startStrangler({ configFile: file, log, watch: false })
 const token = 'bench-token'
 
 // Process CPU (all threads), to tell a stall's own work from time spent waiting for a core on a busy machine.

@@ -110,7 +110,7 @@ export function report (result) {
   if (result.reload) {
     const r = result.reload
     p('## Hot reload of 10,000 contexts', '')
-    p('In the proxy\'s own process (`bench/lib/reload-probe.mjs`: `Strangler.start` from dist/, logging to a file as `serve` logs to stdout, file watching off so only the measured reloads happen). ' +
+    p('In the proxy\'s own process (`bench/lib/reload-probe.mjs`: `startStrangler` from dist/, logging to a file as `serve` logs to stdout, file watching off so only the measured reloads happen). ' +
       'Each reload writes the file, waits 1 s, then calls `s.reload(\'admin\')` (or `POST /reload` on the admin API) and times it to the return. ' +
       'The stall is the longest lateness of a 1 ms interval timer from 1 s before to 1 s after the call, so it includes garbage collection of the old table. ' +
       'CPU in that stall is the process CPU time (all threads) used during it: on a busy machine the stall also counts time spent waiting for a core, which this does not.', '')

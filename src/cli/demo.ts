@@ -1,7 +1,7 @@
 import http from 'node:http'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
-import { Strangler, StartError } from '../main.ts'
+import { Strangler, StartError, startStrangler } from '../main.ts'
 import { DEFAULT_CONFIG } from './serve.ts'
 
 export const demoHelp = `Usage: strangler demo [--config FILE]
@@ -36,7 +36,7 @@ export async function demo (argv: string[]): Promise<number> {
   }
   let s: Strangler
   try {
-    s = await Strangler.start({ configFile, env: { ...process.env, STRANGLER_ADMIN_TOKEN: token } })
+    s = await startStrangler({ configFile, env: { ...process.env, STRANGLER_ADMIN_TOKEN: token } })
   } catch (err) {
     for (const u of upstreams) u.close()
     if (err instanceof StartError) {

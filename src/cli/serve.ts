@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { logLevel } from '../log.ts'
-import { Strangler, StartError } from '../main.ts'
+import { Strangler, StartError, startStrangler } from '../main.ts'
 import { UsageError } from './admin-client.ts'
 
 /** The config shipped in the package: what `npm start` and the demo run on. */
@@ -26,7 +26,7 @@ export async function serve (argv: string[]): Promise<number> {
   const configFile = values.config ?? process.env.STRANGLER_CONFIG ?? DEFAULT_CONFIG
   let s: Strangler
   try {
-    s = await Strangler.start({ configFile, watch: values['no-watch'] !== true })
+    s = await startStrangler({ configFile, watch: values['no-watch'] !== true })
   } catch (err) {
     if (err instanceof StartError) {
       process.stderr.write(`${err.errors.join('\n')}\n${err.errors.length} error(s): ${configFile} not loaded\n`)

@@ -2,7 +2,8 @@ import cluster, { type Worker } from 'node:cluster'
 import { fileURLToPath } from 'node:url'
 import type { Logger } from 'pino'
 import type { WorkerMetrics } from '../metrics.ts'
-import type { Config } from '../types.ts'
+import type { Plane } from '../plane.ts'
+import type { Config, HostPort } from '../types.ts'
 import type { FromWorker, ToWorker, WeightMap } from './messages.ts'
 
 const CONFIRM_MS = 5_000
@@ -20,20 +21,23 @@ interface Pending {
  * them, hands each the config and the effective weights, restarts one that
  * dies, and waits for every worker to confirm a change before reporting it done.
  */
-export class Fleet {
+export class Fleet implements Plane {
   /** Workers that asked for their config: only they can hear a broadcast (see worker.ts). */
   readonly #workers = new Set<Worker>()
   readonly #pending = new Map<number, Pending>()
   #seq = 0
   #draining = false
+  #listen: HostPort | null = null
   address = ''
 
-  constructor (private config: Config, private weights: WeightMap, private readonly size: number, private readonly log: Logger) {
+  /** `config` and `weights` read what is in force when a worker starts (or restarts). */
+  constructor (private readonly config: () => Config, private readonly weights: () => WeightMap, private readonly size: number, private readonly log: Logger) {
     cluster.setupPrimary({ exec: WORKER_ENTRY, args: [], serialization: 'advanced' })
   }
 
-  /** Resolves once every worker listens on the proxy port. */
-  start (): Promise<void> {
+  /** Forks the workers; resolves once every one listens on `at`. */
+  listen (at: HostPort): Promise<void> {
+    this.#listen = at
     return Promise.all(Array.from({ length: this.size }, () => this.#fork())).then(() => {})
   }
 
@@ -43,7 +47,7 @@ export class Fleet {
       worker.on('message', (m: FromWorker) => {
         if (m.t === 'hello') {
           this.#workers.add(worker)
-          worker.send({ t: 'init', config: this.config, weights: this.weights } satisfies ToWorker)
+          worker.send({ t: 'init', config: this.config(), weights: this.weights(), listen: this.#listen ?? this.config().server.listen } satisfies ToWorker)
         } else if (m.t === 'listening') {
           this.address = m.address
           this.log.info({ pid: worker.process.pid, listen: m.address }, 'proxy worker listening')
@@ -94,12 +98,10 @@ export class Fleet {
   }
 
   async setConfig (config: Config): Promise<string | null> {
-    this.config = config
     return this.#warning(await this.#broadcast(id => ({ t: 'config', id, config })), 'new config')
   }
 
   async setWeights (weights: WeightMap): Promise<string | null> {
-    this.weights = weights
     return this.#warning(await this.#broadcast(id => ({ t: 'weights', id, weights })), 'weight change')
   }
 

@@ -1,51 +1,56 @@
 import cluster from 'node:cluster'
 import { createLogger } from '../log.ts'
 import { Metrics } from '../metrics.ts'
+import { proxyApp } from '../proxy/listener.ts'
 import { DataPlane } from '../proxy/plane.ts'
-import type { FromWorker, ToWorker } from './messages.ts'
+import type { FromWorker, ToWorker, WeightMap } from './messages.ts'
 import { tracingFromEnv } from '../tracing/from-env.ts'
 import type { Config } from '../types.ts'
-import { effectiveWeight } from '../state/weight.ts'
 
 /**
- * A proxy worker (`server.workers` > 1): the data plane only. The primary owns
- * the config file, the admin API and the overrides, and sends this process the
- * config and the effective weights; signals are the primary's to handle.
+ * A proxy worker (`server.workers` > 1): a Fastify instance with the data
+ * plane only. The primary owns the config file, the admin API and the
+ * overrides, and sends this process the config and the effective weights;
+ * signals are the primary's to handle.
  */
 const log = createLogger().child({ worker: cluster.worker?.id })
 const metrics = new Metrics({ role: 'data' })
-const weights = new Map<string, number>()
-const weightOf = effectiveWeight(weights)
 let plane: DataPlane | null = null
 const tracing = tracingFromEnv(process.env, log)
-/** The config in force: one that arrives while tracing is still loading is the one the plane starts with. */
+/** What is in force: what arrives while tracing is still loading is what the plane starts with. */
 let config: Config | null = null
+let weights: WeightMap = {}
 
 function send (m: FromWorker): void {
   process.send?.(m)
 }
 
-function setWeights (map: Record<string, number>): void {
-  weights.clear()
-  for (const [name, bp] of Object.entries(map)) weights.set(name, bp)
+async function drain (timeoutMs: number): Promise<never> {
+  if (plane !== null) {
+    await plane.drain(timeoutMs)
+    await plane.app.close()
+  }
+  process.exit(0)
 }
 
-async function drain (timeoutMs: number): Promise<never> {
-  await plane?.drain(timeoutMs)
-  process.exit(0)
+async function start (first: Config, listen: Config['server']['listen']): Promise<string> {
+  const t = await tracing
+  const c = config ?? first
+  const secret = process.env.STRANGLER_PREVIEW_SECRET
+  plane = new DataPlane(proxyApp(c.server), c, metrics, log, secret === undefined || secret === '' ? null : secret, t)
+  await plane.setWeights(weights)
+  await plane.listen(listen)
+  return plane.address
 }
 
 process.on('message', (m: ToWorker) => {
   switch (m.t) {
     case 'init':
-      setWeights(m.weights)
+      weights = m.weights
       metrics.setConfig(m.config)
       config = m.config
-      void tracing.then(t => {
-        plane = new DataPlane(config as Config, weightOf, metrics, log, process.env.STRANGLER_PREVIEW_SECRET === undefined || process.env.STRANGLER_PREVIEW_SECRET === '' ? null : process.env.STRANGLER_PREVIEW_SECRET, t)
-        return plane.listen(m.config.server.listen)
-      }).then(
-        () => send({ t: 'listening', address: (plane as DataPlane).address }),
+      start(m.config, m.listen).then(
+        address => send({ t: 'listening', address }),
         (err: Error) => {
           log.error({ err: err.message }, 'proxy worker cannot listen')
           process.exit(1)
@@ -53,12 +58,13 @@ process.on('message', (m: ToWorker) => {
       break
     case 'config':
       config = m.config
-      plane?.setConfig(m.config)
+      void plane?.setConfig(m.config)
       metrics.setConfig(m.config)
       send({ t: 'ack', id: m.id })
       break
     case 'weights':
-      setWeights(m.weights)
+      weights = m.weights
+      void plane?.setWeights(m.weights)
       send({ t: 'ack', id: m.id })
       break
     case 'metrics':

@@ -1,13 +1,16 @@
 import type http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
+import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { EffectiveWeight } from '../routing/decide.ts'
 import { compileTable } from '../routing/table.ts'
+import { effectiveWeight } from '../state/weight.ts'
 import type { Config, HostPort } from '../types.ts'
 import { trustList } from './headers.ts'
+import { bindListener, proxyRoute } from './listener.ts'
 import type { ProxyObserver, Snapshot } from './deps.ts'
-import { createProxyServer } from './server.ts'
+import { createProxyHandlers } from './server.ts'
 import { UpstreamPools } from './upstreams.ts'
 import { Shadows } from '../shadow/shadows.ts'
 import { previewer } from '../routing/preview.ts'
@@ -23,34 +26,44 @@ export function addressOf (server: http.Server): string {
 }
 
 /**
- * The data plane: the proxy listener, its routing snapshot and its upstream
- * pools. It runs in the main process, or in each worker with `server.workers`.
+ * The data plane on a Fastify instance: its catch-all route, its routing
+ * snapshot and its upstream pools. The instance is strangler's own listener
+ * (proxyApp: `strangler serve`, or a worker with `server.workers`), or a
+ * user's app that registered the plugin.
  */
+/** One Plane (src/plane.ts): it is checked against the interface where main.ts and plugin.ts hand it over. */
 export class DataPlane {
   #snapshot: Snapshot
   #draining = false
+  readonly #weights = new Map<string, number>()
+  readonly #weightOf: EffectiveWeight = effectiveWeight(this.#weights)
+
   readonly pools = new UpstreamPools()
-  readonly server: http.Server
   readonly tunnels: Set<Duplex>
   readonly shadows: Shadows
 
   /** `previewSecret`: STRANGLER_PREVIEW_SECRET; null turns preview tokens off. `tracing` is closed by drain(). */
-  constructor (config: Config, weightOf: EffectiveWeight, observer: ProxyObserver, log: Logger, previewSecret: string | null, private readonly tracing: Tracing = noTracing) {
+  constructor (readonly app: FastifyInstance, config: Config, observer: ProxyObserver, log: Logger, previewSecret: string | null, private readonly tracing: Tracing = noTracing) {
     this.#snapshot = snapshotOf(config)
     this.shadows = new Shadows(this.pools, observer)
-    const { server, tunnels } = createProxyServer(config.server, {
+    const handlers = createProxyHandlers({
       shadows: this.shadows,
       preview: previewer(previewSecret, (context, result) => observer.previewResult(context, result)),
       snapshot: () => this.#snapshot,
-      weightOf,
+      weightOf: this.#weightOf,
       pools: this.pools,
       observer,
       log,
       tracing,
       draining: () => this.#draining
     })
-    this.server = server
-    this.tunnels = tunnels
+    this.tunnels = handlers.tunnels
+    proxyRoute(app, handlers)
+    bindListener(app, handlers)
+  }
+
+  get server (): http.Server {
+    return this.app.server
   }
 
   get snapshot (): Snapshot {
@@ -58,13 +71,26 @@ export class DataPlane {
   }
 
   /** Swaps one reference: requests already routed finish on the table they started with. */
-  setConfig (config: Config): void {
+  async setConfig (config: Config): Promise<null> {
     this.#snapshot = snapshotOf(config)
     this.pools.retain(Object.values(config.upstreams))
+    return null
   }
 
-  listen ({ host, port }: HostPort): Promise<void> {
-    return new Promise((resolve, reject) => {
+  async setWeights (weights: Readonly<Record<string, number>>): Promise<null> {
+    this.#weights.clear()
+    for (const [name, bp] of Object.entries(weights)) this.#weights.set(name, bp)
+    return null
+  }
+
+  async metrics (): Promise<null> {
+    return null
+  }
+
+  /** Listens on the instance's own server: one address, as given (Fastify's listen would add ::1 to localhost). */
+  async listen ({ host, port }: HostPort): Promise<void> {
+    await this.app.ready()
+    await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject)
       this.server.listen(port, host, () => {
         this.server.off('error', reject)
@@ -85,16 +111,18 @@ export class DataPlane {
     if (this.#draining) return
     this.#draining = true
     for (const t of this.tunnels) t.destroy()
-    const closed = new Promise<void>(resolve => this.server.close(() => resolve()))
-    this.server.closeIdleConnections()
-    const sweep = setInterval(() => this.server.closeIdleConnections(), 50)
-    let timer: NodeJS.Timeout | undefined
-    const deadline = new Promise<void>(resolve => { timer = setTimeout(resolve, timeoutMs) })
-    await Promise.race([closed, deadline])
-    clearInterval(sweep)
-    clearTimeout(timer)
-    this.server.closeAllConnections()
-    await closed
+    if (this.server.listening) {
+      const closed = new Promise<void>(resolve => this.server.close(() => resolve()))
+      this.server.closeIdleConnections()
+      const sweep = setInterval(() => this.server.closeIdleConnections(), 50)
+      let timer: NodeJS.Timeout | undefined
+      const deadline = new Promise<void>(resolve => { timer = setTimeout(resolve, timeoutMs) })
+      await Promise.race([closed, deadline])
+      clearInterval(sweep)
+      clearTimeout(timer)
+      this.server.closeAllConnections()
+      await closed
+    }
     this.pools.destroy()
     // The spans of the last responses are still buffered.
     await this.tracing.close()

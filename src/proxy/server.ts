@@ -1,19 +1,28 @@
-import http, { type IncomingMessage, type ServerResponse } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { errors } from '../errors.ts'
 import type { ProxyDeps, RejectReason } from './deps.ts'
 import { wait, type Pipeline } from './pipeline.ts'
 import { requestHandlers } from './request.ts'
 import { rejectUpgrade } from './upgrade.ts'
-import type { ServerConfig } from '../types.ts'
+
+/** What the proxy listener hands over: requests (pipelining kept in order), upgrades, CONNECT, and parse errors. */
+export interface ProxyHandlers {
+  request (req: IncomingMessage, res: ServerResponse): void
+  upgrade (req: IncomingMessage, socket: Duplex, head: Buffer): void
+  connect (req: IncomingMessage, socket: Duplex): void
+  clientError (err: NodeJS.ErrnoException, socket: Duplex): void
+  /** Open WebSocket tunnels: closed by a drain. */
+  readonly tunnels: Set<Duplex>
+}
 
 /**
- * The proxy listener: a plain `node:http` server whose one request handler is
- * the catch-all route. Fastify serves the admin port; here its router would
- * answer 404 to methods outside its list (PURGE, PROPFIND) and add per-request
- * objects to the hot path without anything to route.
+ * The proxy's handlers, whatever listener they are given to (src/proxy/listener.ts):
+ * the listener's own http.Server in `strangler serve`, or a user's Fastify app.
+ * Each request goes through request.ts's stages once Node has given its
+ * response the socket.
  */
-export function createProxyServer (limits: ServerConfig, deps: ProxyDeps): { server: http.Server; tunnels: Set<Duplex> } {
+export function createProxyHandlers (deps: ProxyDeps): ProxyHandlers {
   const { observer } = deps
 
   /** Sockets whose current response closes them: requests pipelined behind it are never processed. */
@@ -42,25 +51,14 @@ export function createProxyServer (limits: ServerConfig, deps: ProxyDeps): { ser
     proxy.request(req, res)
   }
 
-  const server = http.createServer({
-    headersTimeout: limits.headersTimeoutMs,
-    requestTimeout: limits.requestTimeoutMs,
-    maxHeaderSize: limits.maxHeaderBytes,
-    // Node checks both timeouts only this often (30 s by default): slow clients would outlive them.
-    connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(limits.headersTimeoutMs / 2))),
-    // Checked in onRequest, so that what is pipelined behind the refusal is never processed.
-    requireHostHeader: false
-  }, onRequest)
-  // Node ignores headers past this count without a word: the size limit (maxHeaderBytes) bounds them instead.
-  server.maxHeadersCount = 0
-  server.on('upgrade', proxy.upgrade)
   // Without a listener Node drops a CONNECT without an answer; a proxy for origin servers refuses it, as nginx does.
-  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+  function connect (_req: IncomingMessage, socket: Duplex): void {
     socket.on('error', () => socket.destroy())
     observer.rejectedRequest('bad_request')
     rejectUpgrade(socket, errors.BAD_REQUEST)
-  })
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+  }
+
+  function clientError (err: NodeJS.ErrnoException, socket: Duplex): void {
     if (err.code === 'ECONNRESET' || !socket.writable) {
       socket.destroy()
       return
@@ -84,6 +82,7 @@ export function createProxyServer (limits: ServerConfig, deps: ProxyDeps): { ser
       return
     }
     socket.end(answer)
-  })
-  return { server, tunnels: proxy.tunnels }
+  }
+
+  return { request: onRequest, upgrade: proxy.upgrade, connect, clientError, tunnels: proxy.tunnels }
 }

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs'
 import path from 'node:path'
 import t, { type Test } from 'tap'
 import { admin, get, proxy, quietLog, recordingLog, routes, tempDir, upstream, whoAnswers } from '../helpers.ts'
-import { Strangler } from '../../src/main.ts'
+import { startStrangler } from '../../src/main.ts'
 
 const TOKEN = 's3cret-token'
 const withToken = `  adminToken: \${ADMIN_TOKEN}`
@@ -88,11 +88,11 @@ t.test('an override survives a restart, and a YAML change of that context clears
   const file = path.join(dir, 'routes.yaml')
   writeFileSync(file, routes({ legacy: legacy.url, new: next.url, weight: 100, server: withToken }))
   const env = { ADMIN_TOKEN: TOKEN }
-  const first = await Strangler.start({ configFile: file, env, log: quietLog, watch: false, processMetrics: false })
+  const first = await startStrangler({ configFile: file, env, log: quietLog, watch: false, processMetrics: false })
   t.equal((await admin(first, 'POST', '/contexts/orders/rollback', { token: TOKEN, body: { reason: 'incident' } })).status, 200)
   await first.close()
 
-  const second = await Strangler.start({ configFile: file, env, log: quietLog, watch: false, processMetrics: false })
+  const second = await startStrangler({ configFile: file, env, log: quietLog, watch: false, processMetrics: false })
   t.teardown(() => second.close())
   t.equal(await whoAnswers(`http://127.0.0.1:${second.proxyPort}/api/orders`), 'legacy', 'still rolled back after the restart')
   t.equal(second.overrides.get('orders')?.reason, 'incident')

@@ -1,7 +1,7 @@
 import net from 'node:net'
 import t from 'tap'
 import { parseConfig } from '../../src/config/index.ts'
-import { Strangler, StartError } from '../../src/main.ts'
+import { Strangler, StartError, startStrangler } from '../../src/main.ts'
 import { configFile, get, proxy, quietLog, routes, upstream } from '../helpers.ts'
 
 /*
@@ -112,7 +112,7 @@ t.test('requestTimeout shorter than the default headersTimeout: the proxy starts
   let error: unknown
   let s: Strangler | undefined
   try {
-    s = await Strangler.start({ configFile: file, watch: false, log: quietLog, env: {} })
+    s = await startStrangler({ configFile: file, watch: false, log: quietLog, env: {} })
   } catch (err) {
     error = err
   }

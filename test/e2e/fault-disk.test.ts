@@ -4,7 +4,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmdirSync, rmSync, unli
 import os from 'node:os'
 import path from 'node:path'
 import t, { type Test } from 'tap'
-import { Strangler } from '../../src/main.ts'
+import { Strangler, startStrangler } from '../../src/main.ts'
 import { admin, configFile, recordingLog, routes, tempDir, upstream, whoAnswers } from '../helpers.ts'
 
 const TOKEN = 'disk-token'
@@ -49,7 +49,7 @@ t.test('on a full disk, clearing an override answers persisted: false with a war
   const next = await upstream(t, 'new')
   const file = configFile(t, routes({ legacy: legacy.url, new: next.url, weight: 100, server: `  adminToken: ${TOKEN}\n  stateFile: ${disk}/state.json` }))
   const { log, lines } = recordingLog()
-  const start = (): Promise<Strangler> => Strangler.start({ configFile: file, env: {}, log, watch: false, processMetrics: false })
+  const start = (): Promise<Strangler> => startStrangler({ configFile: file, env: {}, log, watch: false, processMetrics: false })
   const first = await start()
   const rolled = await admin(first, 'POST', '/contexts/orders/rollback', { token: TOKEN, body: { reason: 'INC-11' } })
   t.equal(rolled.json.persisted, true)
@@ -84,7 +84,7 @@ t.test('on a full disk, a rollback, a ttl lapse and a YAML change each report th
   const yaml = (weight: number): string => routes({ legacy: legacy.url, new: next.url, weight, server: `  adminToken: ${TOKEN}\n  stateFile: ${disk}/state.json` })
   const file = configFile(t, yaml(100))
   const { log, lines } = recordingLog()
-  const s = await Strangler.start({ configFile: file, env: {}, log, watch: false, processMetrics: false })
+  const s = await startStrangler({ configFile: file, env: {}, log, watch: false, processMetrics: false })
   t.teardown(() => s.close())
   const lapsed = once(s.overrides, 'dropped')
   t.equal((await admin(s, 'POST', '/contexts/orders/rollback', { token: TOKEN, body: { ttl: '1s' } })).json.persisted, true)

@@ -2,7 +2,7 @@ import { once } from 'node:events'
 import { writeFileSync } from 'node:fs'
 import t, { type Test } from 'tap'
 import type { RedisStore } from '../../src/state/redis-store.ts'
-import { Strangler } from '../../src/main.ts'
+import { Strangler, startStrangler } from '../../src/main.ts'
 import { admin, configFile, get, quietLog, recordingLog, serveProcess, tally, upstream, whoAnswers } from '../helpers.ts'
 import { redisServer } from '../redis.ts'
 
@@ -138,7 +138,7 @@ t.test('a guard judges the traffic of the whole fleet and trips once for all of 
   let now = Date.parse('2026-11-24T00:00:00Z')
   const clock = { now: () => now }
   const file = configFile(t, fleetConfig(legacy.url, next.url, redis.url, '    guard: { maxErrorRateDelta: 5, minRequests: 20, window: 1m }'))
-  const start = (): Promise<Strangler> => Strangler.start({ configFile: file, env: {}, log: quietLog, watch: false, processMetrics: false, clock })
+  const start = (): Promise<Strangler> => startStrangler({ configFile: file, env: {}, log: quietLog, watch: false, processMetrics: false, clock })
   const [a, b] = await Promise.all([start(), start()])
   t.teardown(async () => { await Promise.all([a.close(), b.close()]) })
   // 12 failures on each: under minRequests for either replica alone, over it together.
@@ -168,7 +168,7 @@ t.test('the YAML wins over overrides made before the fleet first ran it, on ever
   t.not(v1, v2)
   const fileA = configFile(t, v1)
   const fileB = configFile(t, v1)
-  const start = (file: string): Promise<Strangler> => Strangler.start({ configFile: file, env: {}, log: quietLog, watch: false, processMetrics: false })
+  const start = (file: string): Promise<Strangler> => startStrangler({ configFile: file, env: {}, log: quietLog, watch: false, processMetrics: false })
   const [a, b] = await Promise.all([start(fileA), start(fileB)])
   t.teardown(async () => { await Promise.all([a.close(), b.close()]) })
   const rollback = (s: Strangler): Promise<{ status: number }> => admin(s, 'POST', '/contexts/orders/rollback', { token: TOKEN })
@@ -206,7 +206,7 @@ t.test('a fleet override whose context disappears stays dormant, applies again w
   t.ok(v1.includes(orders))
   const fileA = configFile(t, v1)
   const fileB = configFile(t, v1)
-  const start = (file: string): Promise<Strangler> => Strangler.start({ configFile: file, env: {}, log: quietLog, watch: false, processMetrics: false })
+  const start = (file: string): Promise<Strangler> => startStrangler({ configFile: file, env: {}, log: quietLog, watch: false, processMetrics: false })
   const [a, b] = await Promise.all([start(fileA), start(fileB)])
   t.teardown(async () => { await Promise.all([a.close(), b.close()]) })
   t.equal((await admin(a, 'POST', '/contexts/orders/rollback', { token: TOKEN, body: { reason: 'INC-3' } })).status, 200)
@@ -237,7 +237,7 @@ t.test('with Redis down a guard rolls back its own replica, and the trip reaches
   const next = await upstream(t, 'new', (_req, res) => { res.writeHead(500); res.end('{}') })
   const clock = { now: () => Date.parse('2026-11-24T00:00:00Z') }
   const file = configFile(t, fleetConfig(legacy.url, next.url, redis.url, '    guard: { maxErrorRateDelta: 5, minRequests: 20, window: 1m }'))
-  const start = (): Promise<Strangler> => Strangler.start({ configFile: file, env: {}, log: quietLog, watch: false, processMetrics: false, clock })
+  const start = (): Promise<Strangler> => startStrangler({ configFile: file, env: {}, log: quietLog, watch: false, processMetrics: false, clock })
   const [a, b] = await Promise.all([start(), start()])
   t.teardown(async () => { await Promise.all([a.close(), b.close()]) })
   const stores = [a, b].map(s => s.overrides.store as RedisStore)
@@ -272,7 +272,7 @@ t.test('garbage in Redis or on its channel is ignored with a warning; the replic
   await client.hset('test:overrides', 'orders', 'not json', 'users', JSON.stringify({ version: 3, override: { weight: 'zero' } }))
   const { log, lines } = recordingLog()
   const file = configFile(t, fleetConfig(legacy.url, next.url, redis.url))
-  const s = await Strangler.start({ configFile: file, env: {}, log, watch: false, processMetrics: false })
+  const s = await startStrangler({ configFile: file, env: {}, log, watch: false, processMetrics: false })
   t.teardown(() => s.close())
   t.same(lines.filter(l => l.msg === 'ignored a malformed override in the shared store').map(l => l.context).sort(), ['orders', 'users'])
   t.same(s.overrides.all(), {}, 'nothing malformed applies')

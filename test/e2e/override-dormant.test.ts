@@ -4,7 +4,7 @@ import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import { configHash } from '../../src/config/hash.ts'
-import { Strangler, type ReloadResult } from '../../src/main.ts'
+import { Strangler, type ReloadResult, startStrangler } from '../../src/main.ts'
 import { admin, proxy, quietLog, tally, upstream, type NamedUpstream } from '../helpers.ts'
 
 const TOKEN = 'dormant-token'
@@ -114,7 +114,7 @@ t.test('an override whose context is removed stays dormant, across a restart, an
 
   // the dormant override is restored at start like any other
   await p.close()
-  const again = await Strangler.start({ configFile: p.file, env: {}, log: quietLog, watch: false, processMetrics: false })
+  const again = await startStrangler({ configFile: p.file, env: {}, log: quietLog, watch: false, processMetrics: false })
   t.teardown(() => again.close())
   t.equal(again.overrides.dormant()[0]?.reason, 'INC-8', 'dormant after a restart')
   writeFileSync(p.file, yaml)

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { Strangler } from '../../src/main.ts'
+import { Strangler, startStrangler } from '../../src/main.ts'
 import { admin, proxy, quietLog, routes, tally, tempDir, upstream } from '../helpers.ts'
 
 /** A clock the test moves by hand. */
@@ -61,7 +61,7 @@ t.test('a ramp advances on schedule, stops at a guard trip, and resumes from its
   const file = path.join(dir, 'routes.yaml')
   writeFileSync(file, routes({ legacy: legacy.url, new: next.url, weight: 0, extra: '    ramp: { steps: [10, 50, 100], every: 10m }\n    guard: { minRequests: 20 }' }))
   const clock = fakeClock()
-  const start = (): Promise<Strangler> => Strangler.start({ configFile: file, env: {}, log: quietLog, watch: false, processMetrics: false, clock })
+  const start = (): Promise<Strangler> => startStrangler({ configFile: file, env: {}, log: quietLog, watch: false, processMetrics: false, clock })
   const first = await start()
   t.equal(first.overrides.get('orders')?.weight, 10, 'step 1 at start')
   t.same((await admin(first, 'GET', '/status')).json.contexts[0].ramp, { step: 1, of: 3, weight: 10, nextAt: '2026-11-24T00:10:00.000Z' })

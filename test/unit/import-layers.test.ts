@@ -73,7 +73,7 @@ const graph = importGraph()
 
 t.test('the import graph was read: src/ has files and they import each other', async t => {
   t.ok(graph.size > 50, `${graph.size} files`)
-  t.ok(graph.get('main.ts')?.includes('types.ts'), 'main.ts imports types.ts')
+  t.ok(graph.get('control.ts')?.includes('types.ts'), 'control.ts imports types.ts')
 })
 
 t.test('no file in src/ imports itself through a chain of imports', async t => {
@@ -100,10 +100,10 @@ t.test('routing/ imports nothing outside routing/ but the leaves: the decisions 
   t.strictSame(outside, [])
 })
 
-t.test('only state/ and the wiring (main.ts) know the Redis store; the others use its interfaces', async t => {
+t.test('only state/ and the wiring (control.ts: storeFor) know the Redis store; the others use its interfaces', async t => {
   const knowing: string[] = []
   for (const [file, targets] of graph) {
-    if (layer(file) === 'state' || file === 'main.ts') continue
+    if (layer(file) === 'state' || file === 'control.ts') continue
     for (const target of targets) if (target.endsWith('redis-store.ts')) knowing.push(`${file} -> ${target}`)
   }
   t.strictSame(knowing, [])
