@@ -36,17 +36,15 @@ function asset (reply: FastifyReply, type: string, body: string): FastifyReply {
 }
 
 /**
- * The board's browser code as JavaScript, read once. `npm run build` compiles
- * browser.ts to browser.js beside this file; run from the sources (the tests,
- * a TypeScript loader) there is only browser.ts, compiled here with the
- * TypeScript of the checkout. The source map comment is dropped: the map is
- * not served.
+ * The board's browser code as JavaScript, read once: `npm run build` compiles
+ * browser.ts to browser.js beside the built routes.js. Run from the sources
+ * (the tests, after that build) it is read from dist/ all the same, so that
+ * no production file loads the TypeScript compiler, a dev dependency. The
+ * source map comment is dropped: the map is not served.
  */
 async function browserScript (): Promise<string> {
-  if (import.meta.url.endsWith('.js')) return (await readFile(new URL('./browser.js', import.meta.url), 'utf8')).replace(/\n\/\/# sourceMappingURL=\S+\s*$/, '\n')
-  const ts = (await import('typescript')).default
-  const source = await readFile(new URL('./browser.ts', import.meta.url), 'utf8')
-  return ts.transpileModule(source, { fileName: 'browser.ts', compilerOptions: { target: ts.ScriptTarget.ES2022, moduleDetection: ts.ModuleDetectionKind.Legacy, alwaysStrict: true } }).outputText
+  const built = import.meta.url.endsWith('.js') ? new URL('./browser.js', import.meta.url) : new URL('../../../dist/admin/board/browser.js', import.meta.url)
+  return (await readFile(built, 'utf8')).replace(/\n\/\/# sourceMappingURL=\S+\s*$/, '\n')
 }
 
 let script: Promise<string> | null = null
