@@ -116,7 +116,8 @@ export function tracingCases (protocol: keyof typeof CONTENT_TYPE): void {
     const otlp = await collector(t)
     const legacy = await scriptedUpstream(t, () => ok('same'))
     const next = await scriptedUpstream(t, () => ok('same'))
-    const yaml = routes({ legacy: legacy.url, new: next.url, weight: 0, extra: '    shadow:\n      percent: 100' })
+    // learnNoise 0: the default re-sends 5% of shadowed requests to legacy, a third span and a second legacy request.
+    const yaml = routes({ legacy: legacy.url, new: next.url, weight: 0, extra: '    shadow:\n      percent: 100\n      learnNoise: 0' })
     const p = await serve(t, yaml, { OTEL_EXPORTER_OTLP_PROTOCOL: protocol, OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url })
     t.equal((await get(`${p.base}/api/orders`)).status, 200)
     // The comparison is counted after the shadow's span has ended.

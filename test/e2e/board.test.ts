@@ -356,3 +356,17 @@ ${names.map((n, i) => `  ${n}:\n    match: { paths: [/${n}] }\n    legacy: monol
   await screenshot(t, page, 'board-200.png')
   t.same(problems, [])
 })
+
+t.test('a context\'s segments show under its name, and as off while a rollback sends them to legacy too', async t => {
+  const legacy = await upstream(t, 'legacy')
+  const next = await upstream(t, 'new')
+  const segments = '    segments:\n      - { header: x-tenant, values: [acme, globex], side: new, name: tenants }\n      - { query: region, values: [eu], side: legacy }'
+  const p = await proxy(t, routes({ legacy: legacy.url, new: next.url, weight: 0, server: `  adminToken: ${TOKEN}`, extra: segments }))
+  const { page, problems } = await board(t, p.adminPort)
+  const pins = 'tenants: header x-tenant = acme, globex → new\n1: query region = eu → legacy'
+  t.equal(await waitText(page, 'orders', 'context', /before the weight/), `orders\nmonolith → orders-svc\nsegments, before the weight:\n${pins}`)
+  t.equal((await admin(p, 'POST', '/contexts/orders/rollback', { token: TOKEN, body: { reason: 'INC-7: rollback' } })).status, 200)
+  t.equal(await waitText(page, 'orders', 'context', /segments off/), `orders\nmonolith → orders-svc\nsegments off: rolled back\n${pins}`)
+  t.equal(await cell(page, 'orders', 'context').locator('.warn').innerText(), 'segments off: rolled back')
+  t.same(problems, [])
+})
