@@ -9,29 +9,13 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '
 import t, { type Test } from 'tap'
 // As a user imports it: the package's own name, resolved through `exports` to the build.
 import strangler from 'strangler-proxy'
-import { configFile, get, upstream, type NamedUpstream } from '../helpers.ts'
+import { configFile, get, routes, upstream, type NamedUpstream } from '../helpers.ts'
 
 const TOKEN = 'plugin-token'
 
+/** routes() with the admin token; server.listen is the app's business and is not read. */
 function yaml (legacy: NamedUpstream, next: NamedUpstream, weight: number, server = ''): string {
-  return `server:
-  admin: 127.0.0.1:0
-  adminToken: ${TOKEN}
-${server}
-upstreams:
-  monolith:
-    url: ${legacy.url}
-  orders-svc:
-    url: ${next.url}
-default: monolith
-contexts:
-  orders:
-    match:
-      paths: [/api/orders]
-    legacy: monolith
-    new: orders-svc
-    weight: ${weight}
-`
+  return routes({ legacy: legacy.url, new: next.url, weight, server: `  adminToken: ${TOKEN}\n${server}` })
 }
 
 /** A Fastify app the way a user builds one, whose log lines are kept. */
