@@ -169,10 +169,12 @@ const ROOTS = /^(\.\/csu\/.*|\.\/misc\/.*clone|\.\/nptl\/.*start_thread|\(below 
 async function functions (file, pid) {
   const { out } = await run('callgrind_annotate', ['--inclusive=no', '--threshold=100', '--auto=no', file])
   // V8 reuses freed code space: the latest entry covering an address names it.
-  const map = pid === null ? [] : readFileSync(`/tmp/perf-${pid}.map`, 'utf8').split('\n').filter(Boolean).map(l => {
-    const [start, size, ...name] = l.split(' ')
-    return { start: parseInt(start, 16), end: parseInt(start, 16) + parseInt(size, 16), name: name.join(' ') }
-  })
+  const map = pid === null
+    ? []
+    : readFileSync(`/tmp/perf-${pid}.map`, 'utf8').split('\n').filter(Boolean).map(l => {
+        const [start, size, ...name] = l.split(' ')
+        return { start: parseInt(start, 16), end: parseInt(start, 16) + parseInt(size, 16), name: name.join(' ') }
+      })
   const jsName = address => {
     for (let i = map.length - 1; i >= 0; i--) {
       if (address >= map[i].start && address < map[i].end) return map[i].name.replace(`file://${ROOT}`, '')

@@ -11,7 +11,7 @@ import type { Config, Context } from '../src/types.ts'
 import { configOf } from '../test/fixtures/config.ts'
 
 /** Context i owns /svc/i; every third has hosts, every fifth has methods. */
-function contextAt(i: number): Context {
+function contextAt (i: number): Context {
   return {
     name: `svc-${i}`,
     paths: [`/svc/${i}`],
@@ -25,11 +25,11 @@ function contextAt(i: number): Context {
     shadow: null,
     fallback: null,
     guard: null,
-    ramp: null,
+    ramp: null
   }
 }
 
-function config(count: number): Config {
+function config (count: number): Config {
   return configOf(Array.from({ length: count }, (_, i) => contextAt(i)))
 }
 
@@ -45,7 +45,7 @@ const random = (n: number) => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 
 
 const hostFor = (i: number) => (i % 3 === 0 ? `h${i}.example.com` : 'www.example.com')
 
-function requests(kind: 'deep' | 'shallow' | 'miss', contexts: number): Request[] {
+function requests (kind: 'deep' | 'shallow' | 'miss', contexts: number): Request[] {
   const out: Request[] = []
   for (let r = 0; r < 4096; r++) {
     const i = random(contexts)
@@ -60,7 +60,7 @@ function requests(kind: 'deep' | 'shallow' | 'miss', contexts: number): Request[
 
 let sink = 0
 
-function nsPerMatch(table: RoutingTable, reqs: Request[], rounds: number): number {
+function nsPerMatch (table: RoutingTable, reqs: Request[], rounds: number): number {
   const start = process.hrtime.bigint()
   for (let round = 0; round < rounds; round++) {
     for (let r = 0; r < reqs.length; r++) {
@@ -72,12 +72,12 @@ function nsPerMatch(table: RoutingTable, reqs: Request[], rounds: number): numbe
   return Number(process.hrtime.bigint() - start) / (rounds * reqs.length)
 }
 
-function median(values: number[]): number {
+function median (values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b)
   return sorted[Math.floor(sorted.length / 2)]
 }
 
-function measure(table: RoutingTable, reqs: Request[]): number {
+function measure (table: RoutingTable, reqs: Request[]): number {
   nsPerMatch(table, reqs, 50) // warm-up: let the JIT settle
   return median(Array.from({ length: 7 }, () => nsPerMatch(table, reqs, 100)))
 }
@@ -109,7 +109,7 @@ const rows: Row[] = (['deep', 'shallow', 'miss'] as const).map(kind => {
     kind,
     two: measure(small, onTwo),
     bigOnTwo: measure(big, onTwo),
-    bigOverAll: measure(big, requests(kind, 10000)),
+    bigOverAll: measure(big, requests(kind, 10000))
   }
 })
 const mean = (pick: (row: Row) => number) => rows.reduce((sum, row) => sum + pick(row), 0) / rows.length
@@ -123,14 +123,14 @@ console.log('')
 console.log('matchContext ns/op   2 contexts | 10,000 contexts: on 2   ratio | over all 10,000   ratio')
 for (const row of rows) {
   console.log(
-    `${row.kind.padEnd(16)} ${ns(row.two, 12)} | ${ns(row.bigOnTwo, 22)} ${ratio(row.bigOnTwo / row.two, 7)} | ${ns(row.bigOverAll, 15)} ${ratio(row.bigOverAll / row.two, 7)}`,
+    `${row.kind.padEnd(16)} ${ns(row.two, 12)} | ${ns(row.bigOnTwo, 22)} ${ratio(row.bigOnTwo / row.two, 7)} | ${ns(row.bigOverAll, 15)} ${ratio(row.bigOverAll / row.two, 7)}`
   )
 }
 console.log('on 2: the same requests to both tables; over all: spread over ~3,400 distinct contexts,')
 console.log('which costs CPU cache misses, not lookups (one Map lookup per candidate prefix either way)')
 
 // The rest of one routing decision, for scale.
-function nsPer(label: string, fn: (i: number) => number): void {
+function nsPer (label: string, fn: (i: number) => number): void {
   for (let i = 0; i < 200000; i++) sink += fn(i)
   const n = 1000000
   const start = process.hrtime.bigint()

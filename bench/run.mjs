@@ -399,35 +399,42 @@ async function main () {
       }
     }
 
+    // Peak RSS under load: before the overload runs, whose 1,000 connections are reported on their own.
+    const mib = rss => rss.reduce((a, p) => a + p.mib, 0) * 1.048576
+    for (const t of live) {
+      t.rss = peakRss(t.proc.pid)
+      t.rssMB = mib(t.rss)
+      t.rssNowMB = t.rss.reduce((a, p) => a + p.nowMib, 0) * 1.048576
+    }
+
     if (opts.overloadDuration > 0 && (!opts.only || opts.only.includes('overload'))) {
       result.overload = []
       // Each target twice: as the issue ran it, then with wrk on a core of its own.
       for (const pin of availableParallelism() > 1 ? [false, true] : [false]) for (const t of live.filter(x => ['nginx', 'node-undici', 'strangler'].includes(x.key))) {
         say(`overload: ${t.key}, wrk -t2 -c${opts.overloadConnections} for ${opts.overloadDuration} s${pin ? ', target on core 0, wrk on core 1' : ''}`)
         const o = await overload({ url: t.url, pids: new Set(processTree(t.proc.pid).map(x => x.pid ?? x)), script: join(BENCH, 'lib/mix.lua'), mix: t.mix, upstreamPorts: upstream.ports, seconds: opts.overloadDuration, connections: opts.overloadConnections, pin })
-        result.overload.push({ key: t.key, label: pin ? `${t.label}, pinned` : t.label, ...o })
+        result.overload.push({ key: t.key, label: pin ? `${t.label}, pinned` : t.label, ...o, peakRssMB: mib(peakRss(t.proc.pid)) })
         say(`overload: ${t.key}${pin ? ' pinned' : ''} p50 ${o.p50Ms.toFixed(1)} ms, p99 ${o.p99Ms.toFixed(1)} ms, max ${o.maxMs.toFixed(0)} ms, ${o.over10s} over 10 s, ${o.upstreamConnections} upstream connections, accept queues up to ${o.upstreamAcceptQueue} (upstream) and ${o.proxyAcceptQueue} (proxy), ${o.listenOverflows} listen overflows`)
       }
     }
 
     for (const t of live) {
       const sorted = Float64Array.from(t.latencySamples ?? []).sort()
-      t.latency = sorted.length === 0 ? null : {
-        samples: sorted.length,
-        p50Ms: percentile(sorted, 50) / 1000,
-        p90Ms: percentile(sorted, 90) / 1000,
-        p99Ms: percentile(sorted, 99) / 1000,
-        p999Ms: percentile(sorted, 99.9) / 1000,
-        maxMs: sorted[sorted.length - 1] / 1000,
-        errors: t.latencyRuns.reduce((a, x) => a + x.errors, 0),
-        maxScheduleLagMs: Math.max(...t.latencyRuns.map(x => x.maxScheduleLagMs)),
-        p99FromScheduleMs: percentile(Float64Array.from(t.scheduleSamples).sort(), 99) / 1000
-      }
+      t.latency = sorted.length === 0
+        ? null
+        : {
+            samples: sorted.length,
+            p50Ms: percentile(sorted, 50) / 1000,
+            p90Ms: percentile(sorted, 90) / 1000,
+            p99Ms: percentile(sorted, 99) / 1000,
+            p999Ms: percentile(sorted, 99.9) / 1000,
+            maxMs: sorted[sorted.length - 1] / 1000,
+            errors: t.latencyRuns.reduce((a, x) => a + x.errors, 0),
+            maxScheduleLagMs: Math.max(...t.latencyRuns.map(x => x.maxScheduleLagMs)),
+            p99FromScheduleMs: percentile(Float64Array.from(t.scheduleSamples).sort(), 99) / 1000
+          }
       delete t.latencySamples
       delete t.scheduleSamples
-      t.rss = peakRss(t.proc.pid)
-      t.rssMB = t.rss.reduce((a, p) => a + p.mib, 0) * 1.048576
-      t.rssNowMB = t.rss.reduce((a, p) => a + p.nowMib, 0) * 1.048576
       if (t.strangler && t.admin) t.sides = await sides(t.admin).catch(err => ({ error: err.message }))
       t.rps = median(t.rounds.map(x => x.rps))
       result.targets.push({

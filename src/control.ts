@@ -114,19 +114,19 @@ export class Strangler extends EventEmitter {
     this.admin = opts.admin === false
       ? null
       : createAdminServer({
-        config: () => this.config,
-        loadedAt: () => this.loadedAt,
-        lastReloadError: () => this.lastError,
-        ready: () => this.#closing === null,
-        reload: () => this.reload('admin'),
-        synced: () => this.#reloader.propagated,
-        overrides: this.overrides,
-        shadows: this.local?.shadows ?? null,
-        safety: c => this.safety.status(c),
-        metrics: () => this.#metricsText(),
-        metricsJSON: () => this.#metricsJSON(),
-        log
-      })
+          config: () => this.config,
+          loadedAt: () => this.loadedAt,
+          lastReloadError: () => this.lastError,
+          ready: () => this.#closing === null,
+          reload: () => this.reload('admin'),
+          synced: () => this.#reloader.propagated,
+          overrides: this.overrides,
+          shadows: this.local?.shadows ?? null,
+          safety: c => this.safety.status(c),
+          metrics: () => this.#metricsText(),
+          metricsJSON: () => this.#metricsJSON(),
+          log
+        })
   }
 
   /**

@@ -340,5 +340,4 @@ export class Metrics implements ProxyObserver {
     this.#register(new Computed('strangler_context_overridden', 'Whether an operator\'s or a guard\'s runtime override sets the context\'s weight: 1 yes, 0 no (a ramp step is not an override here).', 'gauge',
       weights, w => [{ labels: { context: w.context }, value: w.overridden ? 1 : 0 }]))
   }
-
 }

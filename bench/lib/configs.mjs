@@ -12,7 +12,7 @@ const strangerServer = (dir, extra) => [
   '  adminToken: bench-token',
   `  stateFile: ${join(dir, 'state.json')}`,
   ...extra.map(line => `  ${line}`),
-  'upstreams:',
+  'upstreams:'
 ]
 
 /**
@@ -28,7 +28,7 @@ export function strangler2 (dir, file, [portA, portB], { workers, rescue = false
     `  legacy: { url: 'http://127.0.0.1:${portA}' }`,
     `  new: { url: 'http://127.0.0.1:${portB}' }`,
     'default: legacy',
-    'contexts:',
+    'contexts:'
   ]
   for (const name of ['orders', 'carts']) {
     lines.push(
@@ -59,7 +59,7 @@ export function stranglerMany (dir, file, [portA, portB], count, weight = 50) {
     `  l: { url: 'http://127.0.0.1:${portA}' }`,
     `  n: { url: 'http://127.0.0.1:${portB}' }`,
     'default: l',
-    'contexts:',
+    'contexts:'
   ]
   for (let i = 0; i < count; i++) {
     const rewrite = i % 4 === 0 ? ',rewrite: {new: {stripPrefix: /c}}' : ''

@@ -28,6 +28,7 @@ export function report (result) {
   const s2 = by.strangler
   const s10k = by['strangler-10k']
   const w2 = by['strangler-w2']
+  const old = by['strangler-baseline']
   const L = []
   const p = (...lines) => L.push(...lines)
 
@@ -49,7 +50,7 @@ export function report (result) {
   p(`Latency: an open-loop generator (\`bench/lib/loadgen.mjs\`, Node + undici, separate process) sends ${int(opts.rate)} requests/s on a fixed schedule, whether or not earlier requests have answered, ${opts.latencyRounds} × ${opts.latencyDuration} s per target, taken in turn; latency runs from handing the request to the generator's connection pool to the last byte of the response, so time spent queued behind a stalled proxy counts. ` +
     'It includes the generator\'s own event-loop time (roughly 0.1–0.3 ms): compare rows, not against a wire-level tool. ' +
     '"p99 from schedule" counts from the time each request was due instead (as wrk2 does): it also charges the generator\'s own lateness, which on a busy machine is not the proxy\'s.', '')
-  p('Peak RSS: `VmHWM` of the target\'s processes at the end of all its rounds (startup, config compilation and load included); RSS after load: their `VmRSS` at that moment. MB are 10⁶ bytes.', '')
+  p('Peak RSS: `VmHWM` of the target\'s processes at the end of its throughput and latency rounds (startup, config compilation and load included; the overload runs, later, have their own column); RSS after load: their `VmRSS` at that moment. MB are 10⁶ bytes.', '')
   p('| target | req/s (median) | slowest – fastest round | vs http-proxy | CPU µs/req | p50 ms | p99 ms | p99.9 ms | p99 from schedule ms | peak RSS MB | RSS after load MB | errors |')
   p('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|')
   for (const t of result.targets) {
@@ -69,7 +70,7 @@ export function report (result) {
   if (s2?.sides) notes.push(`- strangler-proxy's own \`strangler_requests_total\` after its runs (2 contexts): ${Object.entries(s2.sides).map(([k, v]) => `${k}: ${int(v)}`).join(', ')}: both sides served, the split and the metrics were on.`)
   p(...notes, '')
 
-  p('## The targets of issue 5', '')
+  p('## The targets of issues 5 and 16', '')
   const r2 = pairedRatio(s2, base)
   const rCeil = pairedRatio(s2, ceiling)
   const r10k = pairedRatio(s10k, s2)
@@ -87,7 +88,11 @@ export function report (result) {
   row('10,000 contexts ≥ 95% of 2-context throughput', `${pct(r10k)} (${int(s10k?.rps)} vs ${int(s2?.rps)} req/s)`, has(r10k) === null ? null : r10k >= 0.95)
   row('compile + swap a 10,000-context config < 300 ms', `median ${int(swapMs)} ms, worst ${int(swapMax)} ms (${reloads.length} reloads)`, has(swapMs) === null ? null : swapMax < 300)
   row('longest event-loop stall during that reload < 100 ms', `${int(stall)} ms`, has(stall) === null ? null : stall < 100)
-  row('peak RSS under load, 2 contexts < 120 MB', `${fix(s2?.rssMB, 0)} MB`, s2 ? s2.rssMB < 120 : null)
+  const rBase = pairedRatio(s2, old)
+  row('Fastify-hosted data plane ≥ 0.95× the node:http data plane it replaced (the --baseline build)', old ? `${x(rBase)} (${int(s2?.rps)} vs ${int(old.rps)} req/s)` : 'no --baseline build given', has(rBase) === null ? null : rBase >= 0.95)
+  const p99x = s10k?.latency?.p99Ms / s2?.latency?.p99Ms
+  row(`10,000 contexts: p99 at ${int(opts.rate)} req/s within 2× of 2 contexts'`, `${x(p99x)} (${fix(s10k?.latency?.p99Ms)} ms vs ${fix(s2?.latency?.p99Ms)} ms)`, has(p99x) === null ? null : p99x <= 2)
+  row('peak RSS under load, 2 contexts, within 15 MB of the Node ceiling\'s', `${fix(s2?.rssMB, 0)} MB vs ${fix(ceiling?.rssMB, 0)} MB`, s2 && ceiling ? s2.rssMB - ceiling.rssMB <= 15 : null)
   row('peak RSS under load, 10,000 contexts < 250 MB', `${fix(s10k?.rssMB, 0)} MB`, s10k ? s10k.rssMB < 250 : null)
   const cpuRow = (label, a, b) => p(`| ${label} (no target; CPU per request is less sensitive than req/s to other load on the machine) | ${x(a?.cpuUsPerReq / b?.cpuUsPerReq)} (${fix(a?.cpuUsPerReq, 1)} vs ${fix(b?.cpuUsPerReq, 1)} µs) | – |`)
   cpuRow('CPU per request, strangler-proxy ÷ bare @fastify/http-proxy', s2, base)
@@ -100,10 +105,10 @@ export function report (result) {
     const o0 = result.overload[0]
     p(`## Overload: ${int(Number(/-c(\d+)/.exec(o0.command)?.[1]))} connections`, '')
     p(`\`${o0.command.replace(/ -s \S+/, ' -s bench/lib/mix.lua').replace(/http:\/\/\S+/, 'URL')}\` against each target in turn, only the upstream (${result.upstream.kind}, 4,096 worker connections) and wrk besides it from this run, all on the same ${info.nproc} cores. ` +
-      'Upstream connections: the most the target\'s processes held open to the upstream at once; accept queues: the most connections waiting, not yet accepted, in the listen queue of the upstream and of the target (`ss` every 200 ms; both listen with a backlog of 511); overflows: the machine\'s `ListenOverflows` during the run (connections that found a listen queue full; the client then retries after 1 s, 3 s, 7 s…).', '')
-    p('| target | req/s | p50 ms | p99 ms | max ms | errors | > 2 s | > 10 s | upstream connections | accept queue upstream / target | overflows | run at (UTC), load average |')
-    p('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|')
-    for (const o of result.overload) p(`| ${o.label} | ${int(o.rps)} | ${fix(o.p50Ms, 1)} | ${fix(o.p99Ms, 1)} | ${int(o.maxMs)} | ${o.errors + o.timeouts} | ${int(o.over2s)} | ${int(o.over10s)} | ${int(o.upstreamConnections)} | ${int(o.upstreamAcceptQueue)} / ${int(o.proxyAcceptQueue)} | ${int(o.listenOverflows)} | ${o.at.slice(11, 19)}, ${o.loadavg} |`)
+      'Upstream connections: the most the target\'s processes held open to the upstream at once; accept queues: the most connections waiting, not yet accepted, in the listen queue of the upstream and of the target (`ss` every 200 ms; both listen with a backlog of 511); overflows: the machine\'s `ListenOverflows` during the run (connections that found a listen queue full; the client then retries after 1 s, 3 s, 7 s…); peak RSS: `VmHWM` of the target\'s processes after the run (since they started).', '')
+    p('| target | req/s | p50 ms | p99 ms | max ms | errors | > 2 s | > 10 s | upstream connections | accept queue upstream / target | overflows | peak RSS MB | run at (UTC), load average |')
+    p('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|')
+    for (const o of result.overload) p(`| ${o.label} | ${int(o.rps)} | ${fix(o.p50Ms, 1)} | ${fix(o.p99Ms, 1)} | ${int(o.maxMs)} | ${o.errors + o.timeouts} | ${int(o.over2s)} | ${int(o.over10s)} | ${int(o.upstreamConnections)} | ${int(o.upstreamAcceptQueue)} / ${int(o.proxyAcceptQueue)} | ${int(o.listenOverflows)} | ${fix(o.peakRssMB, 0)} | ${o.at.slice(11, 19)}, ${o.loadavg} |`)
     p('')
   }
 
@@ -140,7 +145,7 @@ export function report (result) {
   if (result.profiles) {
     p('## Where the proxy spends its time under load', '')
     const windowed = Object.values(result.profiles).every(v => v.windowed)
-  p(`\`node --cpu-prof\` (200 µs sampling) of each process, run on its own (only the upstream and wrk besides it from this run), under \`wrk -t1 -c${opts.connections}\` for ${opts.profileDuration} s after 1 s of warm-up; ${windowed ? 'only the samples taken during those measured seconds are counted (startup and shutdown are left out)' : 'all samples, startup included'}. The profiles are kept in \`bench/out/*.cpuprofile\` (open them in Chrome DevTools or speedscope for flame graphs). Self time, as a share of the process\'s non-idle time, and per request. \`writev\` and \`writeLatin1String\` are the socket writes (the kernel's loopback TCP work is charged to them).`, '')
+    p(`\`node --cpu-prof\` (200 µs sampling) of each process, run on its own (only the upstream and wrk besides it from this run), under \`wrk -t1 -c${opts.connections}\` for ${opts.profileDuration} s after 1 s of warm-up; ${windowed ? 'only the samples taken during those measured seconds are counted (startup and shutdown are left out)' : 'all samples, startup included'}. The profiles are kept in \`bench/out/*.cpuprofile\` (open them in Chrome DevTools or speedscope for flame graphs). Self time, as a share of the process\'s non-idle time, and per request. \`writev\` and \`writeLatin1String\` are the socket writes (the kernel's loopback TCP work is charged to them).`, '')
     const entries = Object.entries(result.profiles)
     p(`| layer | ${entries.map(([k, v]) => `${k} (${int(v.rps)} req/s under the profiler${v.otherCores === undefined ? '' : `; other processes ${fix(v.otherCores)} cores`})`).join(' | ')} |`)
     p(`|---|${entries.map(() => '--:').join('|')}|`)

@@ -26,7 +26,7 @@ export function parse<O extends ParseArgsConfig['options']> (argv: string[], opt
 
 export interface AdminAnswer {
   status: number
-  body: any
+  body: unknown
 }
 
 /** One call to the admin API; a network failure is reported as a clear message, not a stack. */

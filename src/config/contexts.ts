@@ -46,7 +46,7 @@ export function buildContexts (problems: Problems, value: unknown, upstreams: Re
     problems.error(
       ['contexts', context.name],
       `context "${context.name}" overlaps context "${other.name}": both match ${host === null ? 'any host' : `host ${host}`}, ` +
-        `prefix ${prefix}, ${method === null ? 'any method' : `method ${method}`}; give one of them other paths, hosts or methods`,
+      `prefix ${prefix}, ${method === null ? 'any method' : `method ${method}`}; give one of them other paths, hosts or methods`,
       'key'
     )
   }

@@ -38,7 +38,7 @@ function same (a: unknown, b: unknown): boolean {
     if (!Object.hasOwn(y, key) || !same(x[key], y[key])) return false
     keys++
   }
-  for (const key in y) keys--
+  for (const _key in y) keys--
   return keys === 0
 }
 

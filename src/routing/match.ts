@@ -2,7 +2,7 @@ import type { CompiledContext, MethodSlot, PrefixEntry, RoutingTable } from './t
 
 /** The Host header as contexts name hosts: lower-case, no port, no trailing
  * dot; an IPv6 literal keeps its brackets. '' when absent. */
-export function normalizeHost(hostHeader: string | undefined): string {
+export function normalizeHost (hostHeader: string | undefined): string {
   if (hostHeader === undefined) return ''
   let end = hostHeader.length
   let upper = false
@@ -28,7 +28,7 @@ export function normalizeHost(hostHeader: string | undefined): string {
   return upper ? host.toLowerCase() : host
 }
 
-function inSlot(slot: MethodSlot, method: string): CompiledContext | null {
+function inSlot (slot: MethodSlot, method: string): CompiledContext | null {
   if (slot.byMethod !== null) {
     const byMethod = slot.byMethod.get(method)
     if (byMethod !== undefined) return byMethod
@@ -39,7 +39,7 @@ function inSlot(slot: MethodSlot, method: string): CompiledContext | null {
 /** The context at one prefix for (host, method): exact host, then the most
  * specific `*.` wildcard, then contexts without hosts; within each, a context
  * listing the method beats one without methods. */
-function inEntry(entry: PrefixEntry, host: string, method: string): CompiledContext | null {
+function inEntry (entry: PrefixEntry, host: string, method: string): CompiledContext | null {
   if (entry.sole !== null) return entry.sole
   if (entry.exactHosts !== null) {
     const slot = entry.exactHosts.get(host)
@@ -67,7 +67,7 @@ function inEntry(entry: PrefixEntry, host: string, method: string): CompiledCont
  * segment boundaries ('/' and ';') from the longest prefix to '/', one Map
  * lookup each: the cost depends on the path, not on the number of contexts.
  */
-export function matchContext(table: RoutingTable, host: string, method: string, path: string): CompiledContext | null {
+export function matchContext (table: RoutingTable, host: string, method: string, path: string): CompiledContext | null {
   const lengths = table.prefixLengths
   const prefixes = table.prefixes
   const length = path.length

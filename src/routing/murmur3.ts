@@ -6,7 +6,7 @@ const C2 = 0x1b873593
 
 /** Mixes the whole 4-byte little-endian blocks of `data[0, end)` into `h`;
  * `end` must be a multiple of 4. Lets a caller hash a fixed prefix once. */
-export function murmur3Blocks(h: number, data: Uint8Array, end: number): number {
+export function murmur3Blocks (h: number, data: Uint8Array, end: number): number {
   for (let i = 0; i < end; i += 4) {
     let k = data[i] | (data[i + 1] << 8) | (data[i + 2] << 16) | (data[i + 3] << 24)
     k = Math.imul(k, C1)
@@ -21,7 +21,7 @@ export function murmur3Blocks(h: number, data: Uint8Array, end: number): number 
 
 /** Hashes `data[0, length)` on top of state `h`, then finalises for a message
  * of `totalLength` bytes in all (prefix already mixed into `h` included). */
-export function murmur3Finish(h: number, data: Uint8Array, length: number, totalLength: number): number {
+export function murmur3Finish (h: number, data: Uint8Array, length: number, totalLength: number): number {
   const blocksEnd = length & ~3
   h = murmur3Blocks(h, data, blocksEnd)
   const rest = length & 3
@@ -45,6 +45,6 @@ export function murmur3Finish(h: number, data: Uint8Array, length: number, total
 }
 
 /** MurmurHash3 x86 32-bit of `data`; the result is unsigned. */
-export function murmur3_32(data: Uint8Array, seed = 0): number {
+export function murmur3_32 (data: Uint8Array, seed = 0): number {
   return murmur3Finish(seed | 0, data, data.length, data.length)
 }

@@ -17,14 +17,14 @@ const HASH = 0x23
 const SEMICOLON = 0x3b
 const DOT = 0x2e
 
-function hexValue(c: number): number {
+function hexValue (c: number): number {
   if (c >= 0x30 && c <= 0x39) return c - 0x30
   if (c >= 0x41 && c <= 0x46) return c - 0x37
   if (c >= 0x61 && c <= 0x66) return c - 0x57
   return -1
 }
 
-function isUnreserved(c: number): boolean {
+function isUnreserved (c: number): boolean {
   return (
     (c >= 0x61 && c <= 0x7a) ||
     (c >= 0x41 && c <= 0x5a) ||
@@ -36,7 +36,7 @@ function isUnreserved(c: number): boolean {
   )
 }
 
-function percentEncoded(byte: number): string {
+function percentEncoded (byte: number): string {
   return '%' + HEX[byte >> 4] + HEX[byte & 15]
 }
 
@@ -47,7 +47,7 @@ function percentEncoded(byte: number): string {
  * a JS string (the CLI) pass `Buffer.from(url).toString('latin1')`.
  * Unchanged paths are returned as a slice of the input, never rebuilt.
  */
-export function canonicalize(rawUrl: string): CanonicalUrl | null {
+export function canonicalize (rawUrl: string): CanonicalUrl | null {
   if (rawUrl.charCodeAt(0) !== SLASH) return null
   let end = rawUrl.indexOf('?')
   if (end === -1) end = rawUrl.length

@@ -3,7 +3,7 @@ import type { Rewrite, Upstream } from '../types.ts'
 /** The path (and query) sent to `upstream`: its base path, then `addPrefix`,
  * then the canonical `path` without `stripPrefix` when that matches on a
  * segment boundary. Always starts with '/', never joins with '//'. */
-export function forwardPath(upstream: Upstream, rewrite: Rewrite | undefined, path: string, query: string): string {
+export function forwardPath (upstream: Upstream, rewrite: Rewrite | undefined, path: string, query: string): string {
   let rest = path
   let prefix = upstream.basePath
   if (rewrite !== undefined) {
@@ -25,7 +25,7 @@ export function forwardPath(upstream: Upstream, rewrite: Rewrite | undefined, pa
 }
 
 /** The stripPrefix that `forwardPath` removes from `path`, for X-Forwarded-Prefix; '' when it removes none. */
-export function strippedPrefix(rewrite: Rewrite | undefined, path: string): string {
+export function strippedPrefix (rewrite: Rewrite | undefined, path: string): string {
   const strip = rewrite?.stripPrefix
   if (strip === undefined || strip === '/' || strip.length === 0 || !path.startsWith(strip)) return ''
   if (path.length === strip.length) return strip

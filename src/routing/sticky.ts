@@ -11,7 +11,7 @@ const utf8 = new TextEncoder()
 /** The sticky bucket of `key` in context `contextName`, 0..9999. Frozen
  * contract (DESIGN.md): murmur3_x86_32(utf8(name + "\0" + key), 0) mod 10000.
  * This is the readable definition; the hot path uses `bucketAfter`. */
-export function bucket(contextName: string, key: string): number {
+export function bucket (contextName: string, key: string): number {
   return murmur3_32(utf8.encode(contextName + '\0' + key), 0) % BUCKETS
 }
 
@@ -25,13 +25,13 @@ export interface BucketPrefix {
   readonly mixedLength: number
 }
 
-export function bucketPrefix(contextName: string): BucketPrefix {
+export function bucketPrefix (contextName: string): BucketPrefix {
   const bytes = utf8.encode(contextName + '\0')
   const mixedLength = bytes.length & ~3
   return Object.freeze({
     state: murmur3Blocks(0, bytes, mixedLength),
     tail: bytes.slice(mixedLength),
-    mixedLength,
+    mixedLength
   })
 }
 
@@ -40,7 +40,7 @@ let scratch = new Uint8Array(512)
 
 /** Same value as `bucket(contextName, key)` for the context `prefix` was made
  * from, without building the concatenated string or a fresh byte array. */
-export function bucketAfter(prefix: BucketPrefix, key: string): number {
+export function bucketAfter (prefix: BucketPrefix, key: string): number {
   const tail = prefix.tail
   const need = tail.length + key.length * 3
   if (need > scratch.length) scratch = new Uint8Array(need * 2)
@@ -54,7 +54,7 @@ export function bucketAfter(prefix: BucketPrefix, key: string): number {
 /** Writes the UTF-8 bytes of `s` at `buf[at]`, as TextEncoder would (a lone
  * surrogate becomes U+FFFD); returns the end offset. `buf` must hold 3 bytes
  * per UTF-16 unit. */
-function encodeUtf8(s: string, buf: Uint8Array, at: number): number {
+function encodeUtf8 (s: string, buf: Uint8Array, at: number): number {
   const len = s.length
   for (let i = 0; i < len; i++) {
     let c = s.charCodeAt(i)
@@ -88,19 +88,19 @@ function encodeUtf8(s: string, buf: Uint8Array, at: number): number {
 
 /** The request's sticky key: the header's value (the first, if repeated) or
  * the named cookie's value. An empty value is no key. */
-export function stickyKey(sticky: Sticky, headers: HeaderBag): string | undefined {
+export function stickyKey (sticky: Sticky, headers: HeaderBag): string | undefined {
   if (sticky.header !== undefined) return headerValue(headers, sticky.header)
   return sticky.cookie === undefined ? undefined : cookieOf(headers, sticky.cookie)
 }
 
 /** A request header's text (`name` lower-cased; the first, if Node kept an array); undefined when absent or empty. */
-export function headerValue(headers: HeaderBag, name: string): string | undefined {
+export function headerValue (headers: HeaderBag, name: string): string | undefined {
   const value = headers[name]
   return nonEmpty(typeof value === 'string' ? value : value === undefined ? undefined : value[0])
 }
 
 /** The value of the first cookie called `name`, as sent (unquoted, never percent-decoded); undefined when absent or empty. */
-export function cookieOf(headers: HeaderBag, name: string): string | undefined {
+export function cookieOf (headers: HeaderBag, name: string): string | undefined {
   const cookie = headers.cookie
   if (typeof cookie === 'string') return nonEmpty(cookieValue(cookie, name))
   if (cookie === undefined) return undefined
@@ -114,7 +114,7 @@ export function cookieOf(headers: HeaderBag, name: string): string | undefined {
 /** Node hands header values over one byte per char (latin1). A key sent as
  * UTF-8 is decoded back, so the bucket is the one `bucket(name, key)` gives
  * for the text the client meant (DESIGN.md hashes utf8(key)). */
-export function nonEmpty(value: string | undefined): string | undefined {
+export function nonEmpty (value: string | undefined): string | undefined {
   if (value === undefined || value.length === 0) return undefined
   for (let i = 0; i < value.length; i++) {
     if (value.charCodeAt(i) > 0x7f) return Buffer.from(value, 'latin1').toString('utf8')
@@ -122,14 +122,14 @@ export function nonEmpty(value: string | undefined): string | undefined {
   return value
 }
 
-function isSpace(c: number): boolean {
+function isSpace (c: number): boolean {
   return c === 0x20 || c === 0x09
 }
 
 /** The value of the first cookie called `name` in a `Cookie` header, unquoted
  * and trimmed; '' when present but empty; undefined when absent. Scans in
  * place: only the returned value is allocated. */
-export function cookieValue(header: string, name: string): string | undefined {
+export function cookieValue (header: string, name: string): string | undefined {
   const len = header.length
   let i = 0
   while (i < len) {

@@ -59,13 +59,13 @@ export interface RoutingTable {
   readonly prefixLengths: Uint8Array
 }
 
-function upstreamNamed(config: Config, name: string, context: string): Upstream {
+function upstreamNamed (config: Config, name: string, context: string): Upstream {
   const upstream = config.upstreams[name]
   if (upstream === undefined) throw new StranglerError(errors.TABLE_INVALID, [`context ${context}: unknown upstream ${name}`])
   return upstream
 }
 
-function compileContext(config: Config, context: Context, index: number): CompiledContext {
+function compileContext (config: Config, context: Context, index: number): CompiledContext {
   const legacy = upstreamNamed(config, context.legacy, context.name)
   const next = upstreamNamed(config, context.new, context.name)
   return Object.freeze({
@@ -79,11 +79,11 @@ function compileContext(config: Config, context: Context, index: number): Compil
     rewrite: Object.freeze({ legacy: context.rewrite.legacy, new: context.rewrite.new }),
     answers: Object.freeze({ legacy: answerMap(legacy, context.rewrite.legacy), new: answerMap(next, context.rewrite.new) }),
     context,
-    bucketPrefix: bucketPrefix(context.name),
+    bucketPrefix: bucketPrefix(context.name)
   })
 }
 
-function claim(slot: MethodSlot, methods: string[] | null, compiled: CompiledContext, where: string): void {
+function claim (slot: MethodSlot, methods: string[] | null, compiled: CompiledContext, where: string): void {
   if (methods === null) {
     if (slot.any !== null && slot.any !== compiled) overlap(slot.any, compiled, where)
     slot.any = compiled
@@ -97,11 +97,11 @@ function claim(slot: MethodSlot, methods: string[] | null, compiled: CompiledCon
   }
 }
 
-function overlap(a: CompiledContext, b: CompiledContext, where: string): never {
+function overlap (a: CompiledContext, b: CompiledContext, where: string): never {
   throw new StranglerError(errors.TABLE_INVALID, [`contexts ${a.name} and ${b.name} both claim ${where}`])
 }
 
-function slotIn(map: Map<string, MethodSlot>, key: string): MethodSlot {
+function slotIn (map: Map<string, MethodSlot>, key: string): MethodSlot {
   let slot = map.get(key)
   if (slot === undefined) {
     slot = { any: null, byMethod: null }
@@ -110,7 +110,7 @@ function slotIn(map: Map<string, MethodSlot>, key: string): MethodSlot {
   return slot
 }
 
-function index(entry: PrefixEntry, compiled: CompiledContext, prefix: string): void {
+function index (entry: PrefixEntry, compiled: CompiledContext, prefix: string): void {
   const { hosts, methods } = compiled.context
   if (hosts === null) {
     entry.anyHost ??= { any: null, byMethod: null }
@@ -130,7 +130,7 @@ function index(entry: PrefixEntry, compiled: CompiledContext, prefix: string): v
   }
 }
 
-function markSole(entry: PrefixEntry): void {
+function markSole (entry: PrefixEntry): void {
   const slot = entry.anyHost
   if (entry.exactHosts === null && entry.wildcardHosts === null && slot !== null && slot.byMethod === null) {
     entry.sole = slot.any
@@ -139,7 +139,7 @@ function markSole(entry: PrefixEntry): void {
 
 /** Compiles a validated config into the immutable table the hot path reads.
  * Throws only on what validation must already have refused. */
-export function compileTable(config: Config): RoutingTable {
+export function compileTable (config: Config): RoutingTable {
   const contexts: CompiledContext[] = []
   const byName = new Map<string, CompiledContext>()
   const prefixes = new Map<string, PrefixEntry>()
@@ -178,6 +178,6 @@ export function compileTable(config: Config): RoutingTable {
     defaultAnswers: answerMap(defaultUpstream, undefined),
     prefixes,
     root,
-    prefixLengths,
+    prefixLengths
   })
 }

@@ -140,7 +140,6 @@ function parseJson (c: Captured): { ok: true; value: unknown } | { ok: false } {
 
 function describeBody (c: Captured): string {
   const text = c.body.subarray(0, 120).toString('utf8')
-  // eslint-disable-next-line no-control-regex
   const printable = /^[\x09\x0a\x0d\x20-\x7e\u00a0-\uffff]*$/.test(text)
   return `${c.size} bytes, ${c.truncated ? 'over the capture limit, ' : ''}sha256 ${c.hash.slice(0, 12)}${printable && text.length > 0 ? `: ${JSON.stringify(text)}${c.body.length > 120 ? '…' : ''}` : ''}`
 }

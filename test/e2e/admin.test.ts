@@ -6,7 +6,7 @@ import { admin, get, proxy, quietLog, recordingLog, routes, tempDir, upstream, w
 import { startStrangler } from '../../src/main.ts'
 
 const TOKEN = 's3cret-token'
-const withToken = `  adminToken: \${ADMIN_TOKEN}`
+const withToken = '  adminToken: ${ADMIN_TOKEN}'
 
 async function pair (t: Test) {
   return { legacy: await upstream(t, 'legacy'), next: await upstream(t, 'new') }

@@ -86,7 +86,7 @@ t.test('malformed framing: 400 and the connection closed; the upstream sees noth
     ['obs-fold continuation', `GET /a HTTP/1.1\r\n${H}X-A: one\r\n two\r\n\r\n`],
     ['obs-fold of Transfer-Encoding', `POST /a HTTP/1.1\r\n${H}Transfer-Encoding:\r\n chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n`],
     ['bare LF line endings', 'GET /a HTTP/1.1\nHost: shop.example.com\n\n'],
-    ['bare LF after one header', `GET /a HTTP/1.1\r\nHost: shop.example.com\nX-A: b\r\n\r\n`],
+    ['bare LF after one header', 'GET /a HTTP/1.1\r\nHost: shop.example.com\nX-A: b\r\n\r\n'],
     ['bare CR in a header value', `GET /a HTTP/1.1\r\n${H}X-A: a\rb\r\n\r\n`],
     ['100 KB chunk extension', `POST /a HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n3;${'x'.repeat(100_000)}\r\nabc\r\n0\r\n\r\n`],
     ['chunk size overflowing 64 bits', `POST /a HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFFF3\r\nabc\r\n0\r\n\r\n`],
@@ -119,7 +119,7 @@ t.test('a request inside a correctly framed body stays body: the upstream sees o
   t.strictSame(got.map(r => [r.status, JSON.parse(r.body).url]), [[200, '/a'], [200, '/b'], [200, '/probe']], 'three responses, in order')
   // The pool may send the three on separate connections: compare without order.
   t.strictSame(legacy.seen.map(s => `${s.method} ${s.url} ${JSON.stringify(s.body)}`).sort(), [
-    `GET /probe ""`,
+    'GET /probe ""',
     `POST /a ${JSON.stringify(inner)}`,
     `POST /b ${JSON.stringify(inner)}`
   ])

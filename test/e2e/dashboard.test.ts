@@ -28,7 +28,7 @@ t.test('every query of the Grafana dashboard returns data from a real Prometheus
     return 50
   }
   const scraped = (n: number) => (v: Vector[]): boolean => v.length === 1 && Number(v[0].value[1]) === n
-  const ordersTotal = `sum(strangler_requests_total{context="orders"})`
+  const ordersTotal = 'sum(strangler_requests_total{context="orders"})'
   const first = await traffic()
   await prom.until(ordersTotal, scraped(first))
   const second = first + await traffic()

@@ -50,7 +50,6 @@ function rewriteOf (uri: string | undefined, i: number): string {
 t.test('strangler-proxy and nginx, case by case', async t => {
   const upstreams: ScriptedUpstream[] = []
   for (const c of cases) {
-    const prefix = `/c${upstreams.length}`
     // A rewritten case's upstream sees the probe under its own path.
     upstreams.push(await scriptedUpstream(t, (req, nth) => req.line.includes('/probe ') ? ok('probe') : c.reply(req, nth)))
   }
@@ -74,8 +73,8 @@ ${upstreams.map((_u, i) => `  c${i}: { match: { paths: [/c${i}] }, legacy: c${i}
     listen 127.0.0.1:PORT;
 ${NGINX_COMMON}
 ${upstreams.map((u, i) => cases[i].uri === undefined
-    ? `    location /c${i}/ { proxy_pass ${u.url}; }`
-    : `    location /c${i}/ {\n${NGINX_COMMON.replace('X-Forwarded-Prefix ""', `X-Forwarded-Prefix /c${i}`)}\n      proxy_pass ${u.url}${cases[i].uri};\n    }`).join('\n')}
+  ? `    location /c${i}/ { proxy_pass ${u.url}; }`
+  : `    location /c${i}/ {\n${NGINX_COMMON.replace('X-Forwarded-Prefix ""', `X-Forwarded-Prefix /c${i}`)}\n      proxy_pass ${u.url}${cases[i].uri};\n    }`).join('\n')}
     location / { proxy_pass ${fallback.url}; }
   }`)
 

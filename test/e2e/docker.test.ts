@@ -41,7 +41,7 @@ function instructions (text: string): Instruction[] {
   return out
 }
 
-function stagesOf (text: string): { args: Record<string, string>, stages: Stage[] } {
+function stagesOf (text: string): { args: Record<string, string>; stages: Stage[] } {
   const args: Record<string, string> = {}
   const stages: Stage[] = []
   for (const ins of instructions(text)) {
@@ -87,7 +87,7 @@ function ignored (rel: string): boolean {
 }
 
 /** `COPY [--flag=value]... SRC... DEST`, exec (JSON) form too. */
-function copyArgs (args: string): { from: string | null, srcs: string[], dest: string } {
+function copyArgs (args: string): { from: string | null; srcs: string[]; dest: string } {
   const words = args.startsWith('[') ? JSON.parse(args) as string[] : args.split(/\s+/)
   let from: string | null = null
   while (words[0].startsWith('--')) {
@@ -179,7 +179,7 @@ function importsOf (dir: string): Set<string> {
   return out
 }
 
-interface Replayed { root: (stage: Stage) => string, workdir: Map<Stage, string>, env: Record<string, string> }
+interface Replayed { root: (stage: Stage) => string; workdir: Map<Stage, string>; env: Record<string, string> }
 
 /**
  * Replays the Dockerfile with each stage's filesystem in a directory. RUN lines
@@ -221,7 +221,7 @@ async function replay (t: Test, base: string): Promise<Replayed> {
             symlinkSync(path.join(ROOT, 'node_modules'), at('node_modules'), 'dir')
           } else if (/^npm run [\w:-]+$/.test(command)) {
             const script = command.split(' ')[2]
-            const r = await new Promise<{ code: number, output: string }>(resolve => {
+            const r = await new Promise<{ code: number; output: string }>(resolve => {
               execFile('npm', ['run', '--silent', script], { cwd: at('.') }, (err, stdout, stderr) => {
                 resolve({ code: err === null ? 0 : 1, output: stdout + stderr })
               })
@@ -244,7 +244,7 @@ async function replay (t: Test, base: string): Promise<Replayed> {
   return { root, workdir, env }
 }
 
-function get (url: string): Promise<{ status: number, body: string }> {
+function get (url: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     http.get(url, { agent: false }, res => {
       let body = ''

@@ -90,7 +90,7 @@ t.test('the pod and its container are hardened', when, async t => {
 t.test('the pod runs the image\'s command as the image\'s user', when, async t => {
   const dockerfile = readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8')
   const cmd = JSON.parse((/^CMD (\[.*\])$/m.exec(dockerfile) as RegExpExecArray)[1])
-  const user = (/^USER (\d+)(?::(\d+))?$/m.exec(dockerfile) as RegExpExecArray)
+  const user = /^USER (\d+)(?::(\d+))?$/m.exec(dockerfile) as RegExpExecArray
   const objects = await render(t)
   t.strictSame(container(objects).command, ['node', 'dist/cli.js', 'serve', '--config', '/etc/strangler/routes.yaml'])
   t.strictSame(container(objects).command, cmd)

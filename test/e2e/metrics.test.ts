@@ -20,7 +20,7 @@ t.test('/metrics parses as Prometheus text and counts every request once, by the
   const p = await proxy(t, routes({ legacy: legacy.url, new: next.url, weight: 40 }))
   const counts = await tally(`${p.base}/api/orders/1`, 200)
   await tally(`${p.base}/elsewhere`, 7)
-  await get(p.base, { path: "/api/%2e%2e/x" })
+  await get(p.base, { path: '/api/%2e%2e/x' })
   const r = await admin(p, 'GET', '/metrics')
   t.equal(r.status, 200)
   const m = parseMetrics(r.text)

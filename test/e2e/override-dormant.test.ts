@@ -140,7 +140,7 @@ t.test('a dormant override is dropped when its context comes back with another Y
 })
 
 t.test('an operator clears a dormant override through the API', async t => {
-  const { legacy, next, yaml, p } = await rolledBackThenRemoved(t)
+  const { yaml, p } = await rolledBackThenRemoved(t)
 
   const cleared = await admin(p, 'DELETE', '/contexts/carts/override', { token: TOKEN })
   t.equal(cleared.status, 200)

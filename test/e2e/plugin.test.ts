@@ -141,7 +141,7 @@ t.test('server.workers above 1 is refused: the app owns its listener', async t =
   const legacy = await upstream(t, 'legacy')
   const app = Fastify()
   t.teardown(() => app.close())
-  await t.rejects(async () => { await app.register(strangler, { configFile: configFile(t, yaml(legacy, legacy, 0, "  workers: 2")) }) },
+  await t.rejects(async () => { await app.register(strangler, { configFile: configFile(t, yaml(legacy, legacy, 0, '  workers: 2')) }) },
     { message: /server\.workers is 2: inside a Fastify app/ })
 })
 

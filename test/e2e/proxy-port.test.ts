@@ -77,7 +77,7 @@ t.test('targets a router cannot decode get our 400, not a framework error', asyn
 })
 
 t.test('the proxy port writes no log line per request', async t => {
-  const up = await scriptedUpstream(t, (req) => req.line.startsWith('GET /boom') ? (s => s.destroy()) : ok())
+  const up = await scriptedUpstream(t, (req) => req.line.startsWith('GET /boom') ? s => s.destroy() : ok())
   const { log, lines } = recordingLog()
   const p = await proxy(t, routes({ legacy: up.url, new: up.url, weight: 0 }), { log })
   const before = lines.length

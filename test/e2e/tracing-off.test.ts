@@ -12,7 +12,7 @@ t.test('without OTEL_EXPORTER_OTLP_ENDPOINT no OpenTelemetry SDK module is loade
   const dir = tempDir(t)
   const probe = path.join(dir, 'probe.cjs')
   // Written at exit: every module file CommonJS loaded (the SDK packages are CommonJS, imported or required).
-  writeFileSync(probe, `process.on('exit', () => require('fs').writeFileSync(process.env.PROBE_OUT, JSON.stringify(Object.keys(require('module')._cache))))`)
+  writeFileSync(probe, 'process.on(\'exit\', () => require(\'fs\').writeFileSync(process.env.PROBE_OUT, JSON.stringify(Object.keys(require(\'module\')._cache))))')
   const loaded = async (env: Record<string, string>): Promise<string[]> => {
     const out = path.join(dir, `${Object.keys(env).length}.json`)
     const up = await scriptedUpstream(t, () => ok())

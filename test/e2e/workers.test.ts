@@ -3,7 +3,6 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import t from 'tap'
 import { configFile, get, routes, serveProcess, upstream } from '../helpers.ts'
 
-
 function childrenOf (pid: number): number[] {
   const out: number[] = []
   for (const entry of readdirSync('/proc')) {

@@ -17,7 +17,7 @@ t.test('an alias bomb is stopped at the first alias', async t => {
 })
 
 t.test('a few aliases are fine', async t => {
-  const text = `upstreams:\n  a: { url: "http://a", timeout: &t 5s }\n  b: { url: "http://b", timeout: *t }\ndefault: a\n`
+  const text = 'upstreams:\n  a: { url: "http://a", timeout: &t 5s }\n  b: { url: "http://b", timeout: *t }\ndefault: a\n'
   t.equal(parse(text).config?.upstreams.b.timeoutMs, 5000)
 })
 

@@ -3,7 +3,7 @@ import { matchContext, normalizeHost } from '../../src/routing/match.ts'
 import { compileTable, type RoutingTable } from '../../src/routing/table.ts'
 import { configOf, type ContextSpec } from '../fixtures/config.ts'
 
-function table(...specs: ContextSpec[]): RoutingTable {
+function table (...specs: ContextSpec[]): RoutingTable {
   return compileTable(configOf(specs))
 }
 
@@ -23,7 +23,7 @@ t.test('normalizeHost', async t => {
     ['[::1]', '[::1]'],
     ['[2001:DB8::1]:80', '[2001:db8::1]'],
     ['127.0.0.1:80', '127.0.0.1'],
-    [':80', ''],
+    [':80', '']
   ]
   for (const [header, want] of cases) t.equal(normalizeHost(header), want, String(header))
 })
@@ -49,7 +49,7 @@ t.test('the longest matching prefix wins', async t => {
     { name: 'api', paths: ['/api'] },
     { name: 'orders', paths: ['/api/orders'] },
     { name: 'items', paths: ['/api/orders/items'] },
-    { name: 'carts', paths: ['/api/carts', '/shop/carts'] },
+    { name: 'carts', paths: ['/api/carts', '/shop/carts'] }
   )
   const cases: [string, string][] = [
     ['/', 'root'],
@@ -66,7 +66,7 @@ t.test('the longest matching prefix wins', async t => {
     ['/api/orders/itemsx', 'orders'],
     ['/api/carts/1', 'carts'],
     ['/shop/carts', 'carts'],
-    ['/shop', 'root'],
+    ['/shop', 'root']
   ]
   for (const [path, want] of cases) t.equal(name(tbl, '', 'GET', path), want, path)
 })
@@ -75,7 +75,7 @@ t.test('for the same prefix a context with hosts beats one without', async t => 
   const tbl = table(
     { name: 'any', paths: ['/api'] },
     { name: 'shop', paths: ['/api'], hosts: ['shop.example.com'] },
-    { name: 'wild', paths: ['/api'], hosts: ['*.example.com'] },
+    { name: 'wild', paths: ['/api'], hosts: ['*.example.com'] }
   )
   t.equal(name(tbl, 'shop.example.com', 'GET', '/api'), 'shop', 'exact beats wildcard and none')
   t.equal(name(tbl, 'a.example.com', 'GET', '/api'), 'wild')
@@ -89,7 +89,7 @@ t.test('for the same prefix a context with hosts beats one without', async t => 
 t.test('the most specific wildcard wins', async t => {
   const tbl = table(
     { name: 'broad', paths: ['/'], hosts: ['*.example.com'] },
-    { name: 'narrow', paths: ['/'], hosts: ['*.eu.example.com'] },
+    { name: 'narrow', paths: ['/'], hosts: ['*.eu.example.com'] }
   )
   t.equal(name(tbl, 'shop.eu.example.com', 'GET', '/'), 'narrow')
   t.equal(name(tbl, 'eu.example.com', 'GET', '/'), 'broad')
@@ -99,7 +99,7 @@ t.test('the most specific wildcard wins', async t => {
 t.test('a context whose hosts do not match does not match at all', async t => {
   const tbl = table(
     { name: 'root', paths: ['/'] },
-    { name: 'shop-orders', paths: ['/api/orders'], hosts: ['shop.example.com'] },
+    { name: 'shop-orders', paths: ['/api/orders'], hosts: ['shop.example.com'] }
   )
   t.equal(name(tbl, 'shop.example.com', 'GET', '/api/orders/1'), 'shop-orders')
   t.equal(name(tbl, 'admin.example.com', 'GET', '/api/orders/1'), 'root', 'falls back to a shorter prefix')
@@ -110,7 +110,7 @@ t.test('a context whose hosts do not match does not match at all', async t => {
 t.test('a context with methods beats one without; it matches only its methods', async t => {
   const tbl = table(
     { name: 'orders-legacy', paths: ['/api/orders'] },
-    { name: 'orders-reads', paths: ['/api/orders'], methods: ['GET'] },
+    { name: 'orders-reads', paths: ['/api/orders'], methods: ['GET'] }
   )
   t.equal(name(tbl, '', 'GET', '/api/orders/7'), 'orders-reads')
   t.equal(name(tbl, '', 'POST', '/api/orders/7'), 'orders-legacy')
@@ -125,7 +125,7 @@ t.test('host ranks above method at the same prefix', async t => {
   const tbl = table(
     { name: 'reads', paths: ['/api'], methods: ['GET'] },
     { name: 'shop', paths: ['/api'], hosts: ['shop.example.com'] },
-    { name: 'shop-writes', paths: ['/api'], hosts: ['shop.example.com'], methods: ['POST'] },
+    { name: 'shop-writes', paths: ['/api'], hosts: ['shop.example.com'], methods: ['POST'] }
   )
   t.equal(name(tbl, 'shop.example.com', 'GET', '/api'), 'shop')
   t.equal(name(tbl, 'shop.example.com', 'POST', '/api'), 'shop-writes')
@@ -137,7 +137,7 @@ t.test('an exact host whose methods miss falls to the wildcard, then to no host'
   const tbl = table(
     { name: 'exact-get', paths: ['/api'], hosts: ['a.example.com'], methods: ['GET'] },
     { name: 'wild-post', paths: ['/api'], hosts: ['*.example.com'], methods: ['POST'] },
-    { name: 'any', paths: ['/api'] },
+    { name: 'any', paths: ['/api'] }
   )
   t.equal(name(tbl, 'a.example.com', 'GET', '/api'), 'exact-get')
   t.equal(name(tbl, 'a.example.com', 'POST', '/api'), 'wild-post')
@@ -147,7 +147,7 @@ t.test('an exact host whose methods miss falls to the wildcard, then to no host'
 t.test('a longer prefix beats host and method specificity at a shorter one', async t => {
   const tbl = table(
     { name: 'specific', paths: ['/api'], hosts: ['shop.example.com'], methods: ['GET'] },
-    { name: 'longer', paths: ['/api/orders'] },
+    { name: 'longer', paths: ['/api/orders'] }
   )
   t.equal(name(tbl, 'shop.example.com', 'GET', '/api/orders'), 'longer')
   t.equal(name(tbl, 'shop.example.com', 'GET', '/api/carts'), 'specific')
@@ -156,7 +156,7 @@ t.test('a longer prefix beats host and method specificity at a shorter one', asy
 t.test('the table resolves upstreams, weights and names', async t => {
   const tbl = table(
     { name: 'orders', paths: ['/api/orders'], weight: 12.34, rewrite: { new: { stripPrefix: '/api' } } },
-    { name: 'carts', paths: ['/api/carts'], weight: 100 },
+    { name: 'carts', paths: ['/api/carts'], weight: 100 }
   )
   const orders = tbl.byName.get('orders')!
   t.equal(orders.index, 0)
@@ -187,7 +187,7 @@ t.test('10,000 contexts compile and match like 2 (speed is measured in bench/rou
       name: `svc-${i}`,
       paths: [`/svc/${i}`, `/v2/svc/${i}/api`],
       hosts: i % 3 === 0 ? [`h${i}.example.com`, '*.wild.example.com'] : null,
-      methods: i % 5 === 0 ? ['GET', 'POST'] : null,
+      methods: i % 5 === 0 ? ['GET', 'POST'] : null
     })
   }
   const tbl = table(...specs)

@@ -20,13 +20,13 @@ const vectors: [string, Uint8Array, number, number][] = [
   ['00 00', raw(0, 0), 0, 0x30f4c306],
   ['00', raw(0), 0, 0x514e28b7],
   ['Hello, world!', bytes('Hello, world!'), 1234, 0xfaf6cdb3],
-  ['The quick brown fox jumps over the lazy dog', bytes('The quick brown fox jumps over the lazy dog'), 0, 0x2e4ff723],
+  ['The quick brown fox jumps over the lazy dog', bytes('The quick brown fox jumps over the lazy dog'), 0, 0x2e4ff723]
 ]
 
 /** MurmurHash3 x86_32 written again from the algorithm's description, in
  * BigInt arithmetic mod 2^32 instead of Math.imul and int32 shifts, as a
  * second source of truth that shares no code with the implementation. */
-function reference(data: Uint8Array, seed: number): number {
+function reference (data: Uint8Array, seed: number): number {
   const M = 0xffffffffn
   const mul = (a: bigint, b: bigint) => (a * b) & M
   const rotl = (x: bigint, r: bigint) => ((x << r) | (x >> (32n - r))) & M

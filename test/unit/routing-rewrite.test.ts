@@ -11,7 +11,7 @@ const at = (basePath: string): Upstream => ({
   bodyTimeoutMs: 30000,
   maxConnections: 64,
   queueTimeoutMs: 10000,
-  preserveHost: false,
+  preserveHost: false
 })
 
 t.test('without a rewrite the path and query go as they are', async t => {

@@ -4,7 +4,7 @@ import { bucket } from '../../src/routing/sticky.ts'
 import { compileTable, type CompiledContext } from '../../src/routing/table.ts'
 import { configOf } from '../fixtures/config.ts'
 
-function orders(): CompiledContext {
+function orders (): CompiledContext {
   return compileTable(configOf([{ name: 'orders', paths: ['/api/orders'], weight: 30, sticky: { header: 'x-user-id' } }])).contexts[0]
 }
 
