@@ -146,20 +146,33 @@ t.test('serve: an unknown --log-level or LOG_LEVEL is a usage error, exit 2', as
 t.test('serve on a terminal logs readable text', async t => {
   const up = await upstream(t, 'legacy')
   const file = configFile(t, routes({ legacy: up.url, new: up.url, weight: 0 }))
-  // script(1) gives the process a pseudo-terminal as its standard output.
-  const tty = (args: string): Promise<string> => new Promise(resolve => {
-    const child = execFile('script', ['-qec', `${process.execPath} ${CLI} serve --config ${file} ${args}`, '/dev/null'], { env: { PATH: process.env.PATH } })
+  // script(1) gives the process a pseudo-terminal as its standard output. The
+  // proxy itself is stopped: killing script would leave it running, since the
+  // SIGHUP of the closed terminal makes it reload, not exit.
+  const tty = (args: string): Promise<{ out: string; pid: number }> => new Promise(resolve => {
+    const child = execFile('script', ['-qec', `${process.execPath} ${CLI} serve --config ${file} ${args} & echo "pid $!"; wait`, '/dev/null'], { env: { PATH: process.env.PATH } })
     let out = ''
+    let pid = 0
+    let stopped = false
+    const stop = (): void => {
+      if (stopped) return
+      stopped = true
+      if (pid !== 0) process.kill(pid, 'SIGTERM')
+      else child.kill('SIGKILL')
+    }
     child.stdout?.on('data', (c: Buffer) => {
       out += c.toString()
-      if (/proxy listening|WARN/.test(out)) child.kill('SIGKILL')
+      pid = Number(/^pid (\d+)/m.exec(out)?.[1] ?? 0)
+      if (/proxy listening|WARN/.test(out)) stop()
     })
-    child.on('exit', () => resolve(out))
-    setTimeout(() => child.kill('SIGKILL'), 10_000).unref()
+    // script exits once the proxy has: its shell waits for it.
+    child.on('exit', () => resolve({ out, pid }))
+    setTimeout(stop, 10_000).unref()
   })
-  const text = await tty('')
+  const { out: text, pid } = await tty('')
   t.match(text, /\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\] .*INFO.*: .*proxy listening/)
   t.notMatch(text, /^\{/m, 'no JSON lines')
+  t.throws(() => process.kill(pid, 0), { code: 'ESRCH' }, 'the proxy is gone')
 })
 
 t.test('status lists dormant overrides: their context is gone from the config, and they apply again if it comes back', async t => {
