@@ -4,6 +4,9 @@
 //
 //   node bench/hotpath.mjs                 CPU instructions per request (valgrind callgrind, all threads)
 //   node bench/hotpath.mjs --top 30        ... and the 30 functions with the most, JavaScript ones named
+//   node bench/hotpath.mjs --only ceiling,ceiling-forwarding
+//                                          the ceiling, then the ceiling sending strangler-proxy's
+//                                          four forwarding headers (X-Forwarded-*, X-Request-Id)
 //   node bench/hotpath.mjs --syscalls      system calls per request (strace -c -f), no valgrind
 //   node bench/hotpath.mjs --only strangler --dist bench/out/dist-before
 //                                          another build of strangler-proxy (a copy of dist/ under the repo)
@@ -76,6 +79,11 @@ function targets (dir, ports, sink) {
   return {
     ceiling: {
       args: [join(ROOT, 'bench/servers/node-undici.mjs'), `http://127.0.0.1:${ports[0]}`],
+      ready: line => line?.port
+    },
+    // The ceiling sending the four headers strangler-proxy adds to every upstream request.
+    'ceiling-forwarding': {
+      args: [join(ROOT, 'bench/servers/node-undici.mjs'), `http://127.0.0.1:${ports[0]}`, 'forwarding'],
       ready: line => line?.port
     },
     strangler: { args: strangler, ready },

@@ -41,7 +41,7 @@ const OPTIONS = {
   retries: { type: 'string', env: 'BENCH_RETRIES', full: '2', quick: '0', help: 'times a noisy round is run again (the quietest attempt is kept)' },
   'retry-budget': { type: 'string', env: 'BENCH_RETRY_BUDGET', full: '90', quick: '0', help: 'seconds the whole run may spend on re-running noisy rounds' },
   'wait-quiet': { type: 'string', env: 'BENCH_WAIT_QUIET', full: '0', quick: '0', help: 'wait up to this many seconds for other processes to use < 0.25 cores before starting' },
-  only: { type: 'string', env: 'BENCH_ONLY', help: 'comma-separated parts to run (default: all): direct, nginx, haproxy, node-undici, http-proxy, reply-from, strangler, strangler-baseline, strangler-10k, strangler-w2, overload, reload, profile' },
+  only: { type: 'string', env: 'BENCH_ONLY', help: 'comma-separated parts to run (default: all): direct, nginx, haproxy, node-undici, node-undici-fwd, http-proxy, reply-from, strangler, strangler-baseline, strangler-10k, strangler-w2, overload, reload, profile' },
   baseline: { type: 'string', env: 'BENCH_BASELINE', help: 'a copy of dist/ built from another commit (under the repo, so that it finds node_modules): row strangler-baseline runs it beside strangler' },
   build: { type: 'boolean', default: true, env: 'BENCH_BUILD', help: 'npm run build first (--no-build to skip)' },
   out: { type: 'string', env: 'BENCH_OUT', help: 'results file (default bench/RESULTS.md, bench/out/RESULTS-quick.md with --quick)' },
@@ -155,8 +155,8 @@ async function startUpstream (dir) {
   return { proc, ports, kind: 'Node http server (nginx not installed)' }
 }
 
-async function nodeServer (name, script, upstream, nodeArgs = []) {
-  const proc = start(name, process.execPath, [...nodeArgs, join(BENCH, 'servers', script), upstream])
+async function nodeServer (name, script, upstream, nodeArgs = [], args = []) {
+  const proc = start(name, process.execPath, [...nodeArgs, join(BENCH, 'servers', script), upstream, ...args])
   const { port } = await stopOnFailure(proc, waitForLine(proc, v => typeof v?.port === 'number'))
   return { proc, url: `http://127.0.0.1:${port}` }
 }
@@ -199,6 +199,7 @@ function targets (dir, upstream, have, baseline) {
       return { proc, url: `http://127.0.0.1:${port}`, note: 'http-reuse always' }
     } },
     { key: 'node-undici', label: 'bare node:http + undici Pool.dispatch (Node ceiling)', mix: 'api', start: () => nodeServer('node-undici', 'node-undici.mjs', up) },
+    { key: 'node-undici-fwd', label: 'the Node ceiling sending strangler-proxy\'s forwarding headers', mix: 'api', start: async () => ({ ...await nodeServer('node-undici-fwd', 'node-undici.mjs', up, [], ['forwarding']), note: 'X-Forwarded-For, -Host, -Proto and a fresh X-Request-Id on every upstream request, as strangler-proxy sends them' }) },
     { key: 'http-proxy', label: 'bare @fastify/http-proxy (defaults)', mix: 'api', start: () => nodeServer('fastify-http-proxy', 'fastify-http-proxy.mjs', up) },
     { key: 'reply-from', label: 'bare @fastify/reply-from (defaults)', mix: 'api', start: () => nodeServer('fastify-reply-from', 'fastify-reply-from.mjs', up) },
     { key: 'strangler', label: 'strangler-proxy, 2 contexts, all features', mix: 'api', strangler: true, start: () => strangler('strangler', configs.strangler2(dir, 'strangler-2.yaml', upstream.ports)) },

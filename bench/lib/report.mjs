@@ -95,6 +95,8 @@ export function report (result) {
   row('peak RSS under load, 2 contexts, within 15 MB of the Node ceiling\'s', `${fix(s2?.rssMB, 0)} MB vs ${fix(ceiling?.rssMB, 0)} MB`, s2 && ceiling ? s2.rssMB - ceiling.rssMB <= 15 : null)
   row('peak RSS under load, 10,000 contexts < 250 MB', `${fix(s10k?.rssMB, 0)} MB`, s10k ? s10k.rssMB < 250 : null)
   const cpuRow = (label, a, b) => p(`| ${label} (no target; CPU per request is less sensitive than req/s to other load on the machine) | ${x(a?.cpuUsPerReq / b?.cpuUsPerReq)} (${fix(a?.cpuUsPerReq, 1)} vs ${fix(b?.cpuUsPerReq, 1)} µs) | – |`)
+  const fwd = by['node-undici-fwd']
+  if (fwd) p(`| throughput ÷ the Node ceiling sending the same forwarding headers (no target) | ${x(pairedRatio(s2, fwd))} (${int(s2?.rps)} vs ${int(fwd.rps)} req/s) | – |`)
   cpuRow('CPU per request, strangler-proxy ÷ bare @fastify/http-proxy', s2, base)
   cpuRow('CPU per request, strangler-proxy ÷ the Node ceiling', s2, ceiling)
   if (w2) p(`| throughput, workers: 2 ÷ workers: 1 (no target; ${info.nproc} cores shared with wrk and the upstream) | ${x(pairedRatio(w2, s2))} (${int(w2.rps)} vs ${int(s2?.rps)} req/s) | – |`)

@@ -2,11 +2,16 @@
 // no routing, no metrics, only what forwarding needs to be correct (hop-by-hop
 // headers dropped both ways, the upstream's Host, bodies streamed with
 // backpressure, 502 before headers and an aborted connection after them).
-//   node bench/servers/node-undici.mjs UPSTREAM_URL
+//   node bench/servers/node-undici.mjs UPSTREAM_URL [forwarding]
+// With `forwarding` it also sends the four request headers strangler-proxy adds
+// (X-Forwarded-For, -Host, -Proto and a fresh X-Request-Id): the ceiling for the
+// same upstream request, to tell their cost from the proxy's own.
+import { randomUUID } from 'node:crypto'
 import http from 'node:http'
 import { Pool } from 'undici'
 
 const upstream = new URL(process.argv[2])
+const forwarding = process.argv[3] === 'forwarding'
 const pool = new Pool(upstream.origin, { pipelining: 1 })
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'expect', 'host'])
 
@@ -46,6 +51,7 @@ const server = http.createServer((req, res) => {
     if (!HOP_BY_HOP.has(raw[i].toLowerCase())) headers.push(raw[i], raw[i + 1])
   }
   headers.push('host', upstream.host)
+  if (forwarding) headers.push('x-forwarded-for', req.socket.remoteAddress, 'x-forwarded-host', req.headers.host, 'x-forwarded-proto', 'http', 'x-request-id', randomUUID())
   const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0'
   pool.dispatch({ path: req.url, method: req.method, headers, body: hasBody ? req : null }, new Exchange(res))
 })
