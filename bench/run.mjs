@@ -401,11 +401,11 @@ async function main () {
     }
 
     // Peak RSS under load: before the overload runs, whose 1,000 connections are reported on their own.
-    const mib = rss => rss.reduce((a, p) => a + p.mib, 0) * 1.048576
+    const mib = (rss, key = 'mib') => rss.reduce((a, p) => a + p[key], 0) * 1.048576
     for (const t of live) {
       t.rss = peakRss(t.proc.pid)
       t.rssMB = mib(t.rss)
-      t.rssNowMB = t.rss.reduce((a, p) => a + p.nowMib, 0) * 1.048576
+      t.rssNowMB = mib(t.rss, 'nowMib')
     }
 
     if (opts.overloadDuration > 0 && (!opts.only || opts.only.includes('overload'))) {
