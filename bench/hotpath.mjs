@@ -8,6 +8,9 @@
 //                                          the ceiling, then the ceiling sending strangler-proxy's
 //                                          four forwarding headers (X-Forwarded-*, X-Request-Id)
 //   node bench/hotpath.mjs --syscalls      system calls per request (strace -c -f), no valgrind
+//   node bench/hotpath.mjs --alloc --requests 40000
+//                                          bytes V8 allocates per request (--trace-gc-nvp), no valgrind
+//   --cache                                also simulated cache misses per request (callgrind --cache-sim)
 //   node bench/hotpath.mjs --only strangler --dist bench/out/dist-before
 //                                          another build of strangler-proxy (a copy of dist/ under the repo)
 //   --node-args=--max-semi-space-size=2    node options for the targets (a V8 flag's cost, say)
@@ -47,6 +50,8 @@ const { values: opts } = parseArgs({
     only: { type: 'string', default: 'ceiling,strangler' },
     top: { type: 'string', default: '0' },
     syscalls: { type: 'boolean', default: false },
+    cache: { type: 'boolean', default: false },
+    alloc: { type: 'boolean', default: false },
     dist: { type: 'string', default: join(ROOT, 'dist') },
     'node-args': { type: 'string', default: '' },
     rescue: { type: 'boolean', default: false },
@@ -95,9 +100,9 @@ function targets (dir, ports, sink) {
 async function startTarget (name, target, dir) {
   const node = [...(top > 0 ? ['--perf-basic-prof'] : []), ...opts['node-args'].split(' ').filter(Boolean), ...target.args]
   const env = { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OTEL_'))), ...target.env }
-  const proc = opts.syscalls
-    ? start(name, process.execPath, node, { cwd: dir, env })
-    : start(name, 'valgrind', ['--tool=callgrind', '--smc-check=all-non-file', `--callgrind-out-file=${join(OUT, `${name}.%p.out`)}`, process.execPath, ...node], { cwd: dir, env })
+  const proc = opts.syscalls || opts.alloc
+    ? start(name, process.execPath, [...(opts.alloc ? ['--trace-gc-nvp'] : []), ...node], { cwd: dir, env })
+    : start(name, 'valgrind', ['--tool=callgrind', '--smc-check=all-non-file', ...(opts.cache ? ['--cache-sim=yes'] : []), `--callgrind-out-file=${join(OUT, `${name}.%p.out`)}`, process.execPath, ...node], { cwd: dir, env })
   let port = 0
   // Ten minutes: under valgrind on a loaded machine, a start can take several.
   await waitForLine(proc, line => (port = target.ready(line)) > 0, 600_000)
@@ -122,7 +127,10 @@ async function counted (name, pid, work) {
   await work()
   await run('callgrind_control', ['-d', String(pid)])
   const file = lastDump(name, pid)
-  return { total: Number(/^summary: (\d+)/m.exec(readFileSync(file, 'utf8'))[1]), seconds: (performance.now() - started) / 1000, file }
+  const dump = readFileSync(file, 'utf8')
+  const names = /^events: (.*)$/m.exec(dump)[1].split(' ')
+  const events = Object.fromEntries(/^summary: (.*)$/m.exec(dump)[1].split(' ').map((n, i) => [names[i], Number(n)]))
+  return { total: events.Ir, events, seconds: (performance.now() - started) / 1000, file }
 }
 
 /**
@@ -150,7 +158,9 @@ async function instructions (name, proc, port) {
     let compiler = 0
     for (const [fn, ir] of Object.entries(await functions(d.file, null))) if (COMPILER.test(fn)) compiler += ir
     const net = d.total / requests - perSecondIdle * d.seconds / requests
-    rows.push({ total: d.total / requests, net, netWithoutCompiler: net - compiler, compiler, file: d.file })
+    const misses = (...events) => events.reduce((sum, e) => sum + d.events[e], 0) / requests
+    const cache = opts.cache ? { l1: misses('I1mr', 'D1mr', 'D1mw'), ll: misses('ILmr', 'DLmr', 'DLmw') } : {}
+    rows.push({ total: d.total / requests, net, netWithoutCompiler: net - compiler, compiler, file: d.file, ...cache })
   }
   const median = key => [...rows].sort((a, b) => a[key] - b[key])[Math.floor((samples - 1) / 2)]
   return {
@@ -160,6 +170,7 @@ async function instructions (name, proc, port) {
     perRequest: Math.round(median('total').total),
     net: Math.round(median('net').net),
     netWithoutCompiler: Math.round(median('netWithoutCompiler').netWithoutCompiler),
+    ...(opts.cache ? { l1Misses: Math.round(median('l1').l1), llMisses: Math.round(median('ll').ll) } : {}),
     file: median('total').file
   }
 }
@@ -202,6 +213,30 @@ async function functions (file, pid) {
   return Object.fromEntries([...byName].sort((a, b) => b[1] - a[1]).map(([name, ir]) => [name, Math.round(ir)]))
 }
 
+/**
+ * Bytes V8 allocated per request: the sum of `allocated=` (since the GC
+ * before) of the GCs while the requests ran, so a young generation's worth
+ * (up to 16 MB) either side is uncertain: send enough requests to make it small.
+ */
+async function allocation (proc, client) {
+  let bytes = 0
+  let gcs = 0
+  let rest = ''
+  const count = chunk => {
+    const lines = (rest + chunk).split('\n')
+    rest = lines.pop()
+    for (const line of lines) {
+      const m = /\ballocated=(\d+)/.exec(line)
+      if (m !== null) { bytes += Number(m[1]); gcs++ }
+    }
+  }
+  proc.child.stdout.on('data', count)
+  const failed = await client.send(requests * samples)
+  proc.child.stdout.off('data', count)
+  if (failed > 0) throw new Error(`${proc.name}: ${failed} answers were not 200`)
+  return { bytesPerRequest: Math.round(bytes / (requests * samples)), gcsPer1000: Number((gcs * 1000 / (requests * samples)).toFixed(2)) }
+}
+
 /** System calls per request, by call, of the process and all its threads (strace -c -f attached after warm-up). */
 async function syscalls (name, proc, client) {
   const file = join(OUT, `${name}.strace`)
@@ -234,8 +269,8 @@ async function main () {
     process.stderr.write(`${name}: ${opts.warmup} warm-up requests\n`)
     const client = await connect(port, Number(opts.connections))
     await client.send(Number(opts.warmup))
-    if (opts.syscalls) {
-      results[name] = await syscalls(name, proc, client)
+    if (opts.syscalls || opts.alloc) {
+      results[name] = opts.alloc ? await allocation(proc, client) : await syscalls(name, proc, client)
       client.close()
     } else {
       client.close()
@@ -243,7 +278,7 @@ async function main () {
       if (top > 0) results[name].functions = await functions(results[name].file, proc.pid)
     }
     await stop(proc)
-    if (all[name].env !== undefined && !opts.syscalls) {
+    if (all[name].env !== undefined && !opts.syscalls && !opts.alloc) {
       results[name].exported = { posts: sink.posts, bytes: sink.bytes, types: [...sink.types] }
       Object.assign(sink, { posts: 0, bytes: 0, types: new Set() })
     }
@@ -251,12 +286,17 @@ async function main () {
   }
   await sink.close()
   await stop(upstream)
-  writeFileSync(join(OUT, `${opts.label ?? (opts.syscalls ? 'syscalls' : 'instructions')}.json`), `${JSON.stringify(results, null, 2)}\n`)
+  writeFileSync(join(OUT, `${opts.label ?? (opts.syscalls ? 'syscalls' : opts.alloc ? 'alloc' : 'instructions')}.json`), `${JSON.stringify(results, null, 2)}\n`)
   report(results)
 }
 
 function report (results) {
   const names = Object.keys(results)
+  if (opts.alloc) {
+    console.log('| target | bytes allocated per request | GCs per 1,000 requests |\n|---|--:|--:|')
+    for (const n of names) console.log(`| ${n} | ${results[n].bytesPerRequest.toLocaleString('en')} | ${results[n].gcsPer1000} |`)
+    return
+  }
   if (opts.syscalls) {
     const calls = [...new Set(names.flatMap(n => Object.keys(results[n])))]
       .filter(c => names.some(n => results[n][c] >= 0.001))
@@ -267,11 +307,14 @@ function report (results) {
   }
   const figures = xs => xs.map(x => x.toLocaleString('en')).join(', ')
   console.log(`Instructions per request, median of ${samples} samples of ${requests} requests\n`)
-  console.log('| target | all | without idle work | and without V8\'s compilers | idle instructions/s | samples (all) | compilers in each |\n|---|--:|--:|--:|--:|---|---|')
+  const cache = opts.cache ? ' L1 misses | last-level misses |' : ''
+  console.log(`| target | all | without idle work | and without V8's compilers | idle instructions/s | samples (all) | compilers in each |${cache}\n|---|--:|--:|--:|--:|---|---|${opts.cache ? '--:|--:|' : ''}`)
   for (const n of names) {
     const r = results[n]
-    console.log(`| ${n} | ${r.perRequest.toLocaleString('en')} | ${r.net.toLocaleString('en')} | ${r.netWithoutCompiler.toLocaleString('en')} | ${r.idlePerSecond.toLocaleString('en')} | ${figures(r.samples)} | ${figures(r.compiler)} |`)
+    const misses = opts.cache ? ` ${r.l1Misses.toLocaleString('en')} | ${r.llMisses.toLocaleString('en')} |` : ''
+    console.log(`| ${n} | ${r.perRequest.toLocaleString('en')} | ${r.net.toLocaleString('en')} | ${r.netWithoutCompiler.toLocaleString('en')} | ${r.idlePerSecond.toLocaleString('en')} | ${figures(r.samples)} | ${figures(r.compiler)} |${misses}`)
   }
+  if (opts.cache) console.log('\nMisses per request in the median sample, all of it (idle work and compilers included), as callgrind simulates the caches of this CPU.')
   for (const n of names.filter(n => results[n].exported !== undefined)) {
     const { posts, bytes, types } = results[n].exported
     console.log(`\n${n}: the receiver got ${posts} POSTs, ${bytes.toLocaleString('en')} bytes (${types.join(', ')})`)
