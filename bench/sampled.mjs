@@ -3,6 +3,9 @@
 //   node bench/sampled.mjs                    the ceiling sending the forwarding headers, then strangler-proxy
 //   node bench/sampled.mjs --only ceiling,ceiling-forwarding,strangler --rounds 5 --top 40
 //   node bench/sampled.mjs --dist bench/out/dist-before
+//   --only ceiling-forwarding,strangler-legacy,strangler
+//                                            strangler-legacy: weight 0, every request to legacy
+//                                            (one upstream pool, as the ceiling has; strangler splits 50/50)
 //
 // Each target serves `wrk -t1 -c50` (the 'api' mix of bench/lib/mix.lua) in
 // turn, round after round, while `perf record -e cpu-clock` samples its
@@ -38,13 +41,15 @@ const { values: opts } = parseArgs({
 
 function targets (dir, ports) {
   const ceiling = extra => ({ args: [join(ROOT, 'bench/servers/node-undici.mjs'), `http://127.0.0.1:${ports[0]}`, ...extra], ready: line => line?.port })
+  const strangler = (file, weight) => ({
+    args: [join(resolve(opts.dist), 'cli.js'), 'serve', '--config', configs.strangler2(dir, file, ports, { weight })],
+    ready: line => line?.msg === 'proxy listening' && Number(line.listen.split(':').pop())
+  })
   return {
     ceiling: ceiling([]),
     'ceiling-forwarding': ceiling(['forwarding']),
-    strangler: {
-      args: [join(resolve(opts.dist), 'cli.js'), 'serve', '--config', configs.strangler2(dir, 'strangler.yaml', ports)],
-      ready: line => line?.msg === 'proxy listening' && Number(line.listen.split(':').pop())
-    }
+    strangler: strangler('strangler.yaml', 50),
+    'strangler-legacy': strangler('strangler-legacy.yaml', 0)
   }
 }
 

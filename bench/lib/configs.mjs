@@ -20,9 +20,10 @@ const strangerServer = (dir, extra) => [
  * on the new side, two upstream origins. Metrics are always on. `rescue` adds
  * `fallback: true` and a shadow of 25% of legacy's requests (no noise learning)
  * to both contexts: the per-request cost of the two features that send a
- * request to a second upstream.
+ * request to a second upstream. `weight` 0 sends every request to legacy: one
+ * upstream pool, as the Node ceiling has.
  */
-export function strangler2 (dir, file, [portA, portB], { workers, rescue = false } = {}) {
+export function strangler2 (dir, file, [portA, portB], { workers, rescue = false, weight = 50 } = {}) {
   const lines = [
     ...strangerServer(dir, workers === undefined ? [] : [`workers: ${workers}`]),
     `  legacy: { url: 'http://127.0.0.1:${portA}' }`,
@@ -36,7 +37,7 @@ export function strangler2 (dir, file, [portA, portB], { workers, rescue = false
       `    match: { paths: [/api/${name}] }`,
       '    legacy: legacy',
       '    new: new',
-      '    weight: 50',
+      `    weight: ${weight}`,
       '    sticky: { header: x-user-id }',
       '    rewrite: { new: { stripPrefix: /api } }',
       ...(rescue ? ['    fallback: true', '    shadow: { percent: 25, learnNoise: 0 }'] : [])
