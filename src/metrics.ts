@@ -274,7 +274,7 @@ export class Metrics implements ProxyObserver {
 
   response (context: string, side: Side, status: number, seconds: number): void {
     if (status < 100) return
-    const bySide = this.#responses[side]
+    const bySide = side === 'new' ? this.#responses.new : this.#responses.legacy
     let r = bySide.get(context)
     if (r === undefined) bySide.set(context, r = new Responses(context, side))
     r.record(status, seconds)

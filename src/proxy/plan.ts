@@ -82,7 +82,8 @@ export function plan (d: Decision, req: PlanRequest, settings: PlanSettings, sha
   const trusted = isTrusted(settings.trust, peer)
   const requestId = requestIdOf(req.headers['x-request-id'], trusted)
   const { upstream, context: ctx } = d
-  const prefix = strippedPrefix(ctx?.rewrite[d.side], d.canonicalPath)
+  // Not rewrite[d.side]: a keyed load whose key varies is megamorphic in V8, on every request.
+  const prefix = ctx === null ? '' : strippedPrefix(d.side === 'new' ? ctx.rewrite.new : ctx.rewrite.legacy, d.canonicalPath)
   const headers = upstreamRequestHeaders(req.rawHeaders, upstream.host, peer, trusted, upstream.preserveHost, settings.dropUnderscores, requestId, prefix)
   const forwardedHost = trusted ? req.headers['x-forwarded-host'] : undefined
   const peerPrefix = trusted ? req.headers['x-forwarded-prefix'] as string | undefined ?? '' : ''
@@ -104,7 +105,7 @@ export function plan (d: Decision, req: PlanRequest, settings: PlanSettings, sha
   return {
     label: d.label,
     requestId,
-    target: { upstream, side: d.side, path: d.path, headers, answers: answersFor(ctx === null ? settings.table.defaultAnswers : ctx.answers[d.side], req.headers.host, forwardedHost) },
+    target: { upstream, side: d.side, path: d.path, headers, answers: answersFor(ctx === null ? settings.table.defaultAnswers : d.side === 'new' ? ctx.answers.new : ctx.answers.legacy, req.headers.host, forwardedHost) },
     body: bodyless ? 'none' : fallback === null ? 'streamed' : 'held',
     maxBodyBytes: settings.maxBodyBytes,
     fallback,

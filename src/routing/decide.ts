@@ -69,5 +69,5 @@ export function decide (
     }
   }
   const upstream = side === 'new' ? ctx.new : ctx.legacy
-  return { context: ctx, label: ctx.name, side, upstream, path: forwardPath(upstream, ctx.rewrite[side], canonical.path, canonical.query), canonicalPath: canonical.path, query: canonical.query, by, segment }
+  return { context: ctx, label: ctx.name, side, upstream, path: forwardPath(upstream, side === 'new' ? ctx.rewrite.new : ctx.rewrite.legacy, canonical.path, canonical.query), canonicalPath: canonical.path, query: canonical.query, by, segment }
 }
