@@ -1,4 +1,6 @@
 import type { ServerResponse } from 'node:http'
+// Not the global: globalThis.performance is a getter, run on every access.
+import { performance } from 'node:perf_hooks'
 import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { errorBody, errors, type ErrorDef } from '../errors.ts'

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream'
 import type { Dispatcher, Pool } from 'undici'
+import { performance } from 'node:perf_hooks'
 
 /** What the gate needs from an exchange besides undici's handler methods. */
 export interface GatedHandler extends Dispatcher.DispatchHandler {
