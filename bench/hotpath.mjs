@@ -217,24 +217,33 @@ async function functions (file, pid) {
  * Bytes V8 allocated per request: the sum of `allocated=` (since the GC
  * before) of the GCs while the requests ran, so a young generation's worth
  * (up to 16 MB) either side is uncertain: send enough requests to make it small.
+ * Also what survived a scavenge (copied, or promoted to the old generation):
+ * what the garbage collector's work grows with.
  */
 async function allocation (proc, client) {
   let bytes = 0
+  let copied = 0
+  let promoted = 0
   let gcs = 0
   let rest = ''
+  const field = (line, name) => Number(new RegExp(`\\b${name}=(\\d+)`).exec(line)?.[1] ?? 0)
   const count = chunk => {
     const lines = (rest + chunk).split('\n')
     rest = lines.pop()
     for (const line of lines) {
-      const m = /\ballocated=(\d+)/.exec(line)
-      if (m !== null) { bytes += Number(m[1]); gcs++ }
+      if (!/\ballocated=/.test(line)) continue
+      bytes += field(line, 'allocated')
+      copied += field(line, 'new_space_survived')
+      promoted += field(line, 'promoted')
+      gcs++
     }
   }
   proc.child.stdout.on('data', count)
   const failed = await client.send(requests * samples)
   proc.child.stdout.off('data', count)
   if (failed > 0) throw new Error(`${proc.name}: ${failed} answers were not 200`)
-  return { bytesPerRequest: Math.round(bytes / (requests * samples)), gcsPer1000: Number((gcs * 1000 / (requests * samples)).toFixed(2)) }
+  const n = requests * samples
+  return { bytesPerRequest: Math.round(bytes / n), survivedPerRequest: Math.round(copied / n), promotedPerRequest: Math.round(promoted / n), gcsPer1000: Number((gcs * 1000 / n).toFixed(2)) }
 }
 
 /** System calls per request, by call, of the process and all its threads (strace -c -f attached after warm-up). */
@@ -293,8 +302,11 @@ async function main () {
 function report (results) {
   const names = Object.keys(results)
   if (opts.alloc) {
-    console.log('| target | bytes allocated per request | GCs per 1,000 requests |\n|---|--:|--:|')
-    for (const n of names) console.log(`| ${n} | ${results[n].bytesPerRequest.toLocaleString('en')} | ${results[n].gcsPer1000} |`)
+    console.log('| target | bytes allocated per request | survived a scavenge | promoted to the old generation | GCs per 1,000 requests |\n|---|--:|--:|--:|--:|')
+    for (const n of names) {
+      const r = results[n]
+      console.log(`| ${n} | ${r.bytesPerRequest.toLocaleString('en')} | ${r.survivedPerRequest.toLocaleString('en')} | ${r.promotedPerRequest.toLocaleString('en')} | ${r.gcsPer1000} |`)
+    }
     return
   }
   if (opts.syscalls) {
