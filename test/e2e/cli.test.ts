@@ -149,17 +149,27 @@ t.test('serve on a terminal logs readable text', async t => {
   // script(1) gives the process a pseudo-terminal as its standard output. The
   // proxy itself is stopped: killing script would leave it running, since the
   // SIGHUP of the closed terminal makes it reload, not exit.
-  const tty = (args: string): Promise<{ out: string; pid: number }> => new Promise(resolve => {
+  const tty = (args: string): Promise<{ out: string; pid: number; killed: boolean }> => new Promise(resolve => {
     const child = execFile('script', ['-qec', `${process.execPath} ${CLI} serve --config ${file} ${args} & echo "pid $!"; wait`, '/dev/null'], { env: { PATH: process.env.PATH } })
     let out = ''
     let pid = 0
     let stopped = false
+    let killed = false
+    let escalation: NodeJS.Timeout | undefined
     const stop = (): void => {
       if (stopped) return
       stopped = true
       // A proxy that already ended (a refused start) has nothing to stop: script ends with it.
-      if (pid === 0) child.kill('SIGKILL')
-      else try { process.kill(pid, 'SIGTERM') } catch {}
+      if (pid === 0) {
+        child.kill('SIGKILL')
+        return
+      }
+      try { process.kill(pid, 'SIGTERM') } catch {}
+      // One that ignores SIGTERM must not outlive the test (which then fails on `killed`).
+      escalation = setTimeout(() => {
+        killed = true
+        try { process.kill(pid, 'SIGKILL') } catch {}
+      }, 10_000)
     }
     child.stdout?.on('data', (c: Buffer) => {
       out += c.toString()
@@ -167,12 +177,16 @@ t.test('serve on a terminal logs readable text', async t => {
       if (/proxy listening|WARN/.test(out)) stop()
     })
     // script exits once the proxy has: its shell waits for it.
-    child.on('exit', () => resolve({ out, pid }))
+    child.on('exit', () => {
+      clearTimeout(escalation)
+      resolve({ out, pid, killed })
+    })
     setTimeout(stop, 10_000).unref()
   })
-  const { out: text, pid } = await tty('')
+  const { out: text, pid, killed } = await tty('')
   t.match(text, /\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\] .*INFO.*: .*proxy listening/)
   t.notMatch(text, /^\{/m, 'no JSON lines')
+  t.equal(killed, false, 'the proxy ended on SIGTERM')
   t.throws(() => process.kill(pid, 0), { code: 'ESRCH' }, 'the proxy is gone')
 })
 
