@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { performance } from 'node:perf_hooks'
 import type { Logger } from 'pino'
 import type { Decision } from '../routing/decide.ts'
 import type { Plan, Target } from './plan.ts'
 import { clientAddress } from './headers.ts'
-import { performance } from 'node:perf_hooks'
 
 /**
  * Writes the request's access-log line when its response closes. `bytesIn`:

@@ -1,6 +1,6 @@
+import { performance } from 'node:perf_hooks'
 import type { Readable } from 'node:stream'
 import type { Dispatcher, Pool } from 'undici'
-import { performance } from 'node:perf_hooks'
 
 /** What the gate needs from an exchange besides undici's handler methods. */
 export interface GatedHandler extends Dispatcher.DispatchHandler {
