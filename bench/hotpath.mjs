@@ -28,7 +28,7 @@
 // request than at full speed; and the median without V8's compilers as well,
 // which run when code gets hot, not per request. Upstream: nginx on two ports.
 // Build first (npm run build): strangler-proxy runs from dist/.
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -265,9 +265,12 @@ async function syscalls (name, proc, client) {
   return calls
 }
 
+/** The run's temporary directory (configs, nginx's files): removed at the end, also when the run fails. */
+let dir = null
+
 async function main () {
   mkdirSync(OUT, { recursive: true })
-  const dir = mkdtempSync(join(tmpdir(), 'strangler-hotpath-'))
+  dir = mkdtempSync(join(tmpdir(), 'strangler-hotpath-'))
   const ports = [await freePort(), await freePort()]
   const upstream = start('nginx', 'nginx', ['-p', dir, '-c', configs.nginxUpstream(dir, ports), '-e', 'stderr', '-g', 'daemon off;'])
   await sleep(500)
@@ -289,6 +292,8 @@ async function main () {
       if (top > 0) results[name].functions = await functions(results[name].file, proc.pid)
     }
     await stop(proc)
+    // node --perf-basic-prof's map of JIT code (with --top), read by functions().
+    rmSync(`/tmp/perf-${proc.pid}.map`, { force: true })
     if (all[name].env !== undefined && !opts.syscalls && !opts.alloc) {
       results[name].exported = { posts: sink.posts, bytes: sink.bytes, types: [...sink.types] }
       Object.assign(sink, { posts: 0, bytes: 0, types: new Set() })
@@ -297,6 +302,7 @@ async function main () {
   }
   await sink.close()
   await stop(upstream)
+  rmSync(dir, { recursive: true, force: true })
   writeFileSync(join(OUT, `${opts.label ?? (opts.syscalls ? 'syscalls' : opts.alloc ? 'alloc' : 'instructions')}.json`), `${JSON.stringify(results, null, 2)}\n`)
   report(results)
 }
@@ -350,5 +356,6 @@ for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => stopAll().t
 main().catch(async err => {
   console.error(err)
   await stopAll()
+  if (dir !== null) rmSync(dir, { recursive: true, force: true })
   process.exit(1)
 })
