@@ -37,6 +37,7 @@ import { parseArgs } from 'node:util'
 import * as configs from './lib/configs.mjs'
 import { connect } from './lib/fixed-count.mjs'
 import { freePort, killAllNow, run, sleep, start, stop, stopAll, waitForLine } from './lib/procs.mjs'
+import * as targetOf from './lib/targets.mjs'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const OUT = join(ROOT, 'bench/out/hotpath')
@@ -78,20 +79,13 @@ async function otlpSink () {
 }
 
 function targets (dir, ports, sink) {
-  const strangler = [join(resolve(opts.dist), 'cli.js'), 'serve', '--config', configs.strangler2(dir, 'strangler.yaml', ports, { rescue: opts.rescue })]
-  const ready = line => line?.msg === 'proxy listening' && Number(line.listen.split(':').pop())
-  const traced = protocol => ({ args: strangler, ready, env: { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url, OTEL_EXPORTER_OTLP_PROTOCOL: protocol } })
+  const strangler = targetOf.strangler(resolve(opts.dist), configs.strangler2(dir, 'strangler.yaml', ports, { rescue: opts.rescue }))
+  const traced = protocol => ({ ...strangler, env: { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url, OTEL_EXPORTER_OTLP_PROTOCOL: protocol } })
   return {
-    ceiling: {
-      args: [join(ROOT, 'bench/servers/node-undici.mjs'), `http://127.0.0.1:${ports[0]}`],
-      ready: line => line?.port
-    },
+    ceiling: targetOf.ceiling(ports[0]),
     // The ceiling sending the four headers strangler-proxy adds to every upstream request.
-    'ceiling-forwarding': {
-      args: [join(ROOT, 'bench/servers/node-undici.mjs'), `http://127.0.0.1:${ports[0]}`, 'forwarding'],
-      ready: line => line?.port
-    },
-    strangler: { args: strangler, ready },
+    'ceiling-forwarding': targetOf.ceiling(ports[0], true),
+    strangler,
     traced: traced('http/protobuf'),
     'traced-json': traced('http/json')
   }
@@ -224,7 +218,7 @@ async function functions (file, pid) {
  */
 async function allocation (proc, client) {
   let bytes = 0
-  let copied = 0
+  let survived = 0
   let promoted = 0
   let gcs = 0
   let rest = ''
@@ -235,7 +229,7 @@ async function allocation (proc, client) {
     for (const line of lines) {
       if (!/\ballocated=/.test(line)) continue
       bytes += field(line, 'allocated')
-      copied += field(line, 'new_space_survived')
+      survived += field(line, 'new_space_survived')
       promoted += field(line, 'promoted')
       gcs++
     }
@@ -245,7 +239,7 @@ async function allocation (proc, client) {
   proc.child.stdout.off('data', count)
   if (failed > 0) throw new Error(`${proc.name}: ${failed} answers were not 200`)
   const n = requests * samples
-  return { bytesPerRequest: Math.round(bytes / n), survivedPerRequest: Math.round(copied / n), promotedPerRequest: Math.round(promoted / n), gcsPer1000: Number((gcs * 1000 / n).toFixed(2)) }
+  return { bytesPerRequest: Math.round(bytes / n), survivedPerRequest: Math.round(survived / n), promotedPerRequest: Math.round(promoted / n), gcsPer1000: Number((gcs * 1000 / n).toFixed(2)) }
 }
 
 /** System calls per request, by call, of the process and all its threads (strace -c -f attached after warm-up). */

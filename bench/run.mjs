@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util'
 import * as configs from './lib/configs.mjs'
 import { overload } from './lib/overload.mjs'
 import { summarise } from './lib/cpuprofile.mjs'
+import { wrk } from './lib/wrk.mjs'
 import { cpuSeconds, freePort, harnessSeconds, killAllNow, machineBusySeconds, syscalls, peakRss, processTree, run, sleep, start, stop, stopAll, waitForLine } from './lib/procs.mjs'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -248,17 +249,6 @@ async function throughputRound (t, upstream, opts) {
     rps: w.rps, errors: w.errors, p50Us: w.p50Us, p99Us: w.p99Us, cpuUsPerReq: (cpu * 1e6) / w.requests, cores: cpu / seconds, otherCores,
     readsPerReq: (sys1.reads - sys0.reads) / w.requests, writesPerReq: (sys1.writes - sys0.writes) / w.requests
   }
-}
-
-async function wrk (url, seconds, connections, mix) {
-  const args = ['-t1', `-c${connections}`, `-d${seconds}s`, '-s', join(BENCH, 'lib/mix.lua'), url, '--', mix, '10000']
-  const r = await run('wrk', args)
-  const line = r.out.split('\n').find(l => l.startsWith('BENCH_JSON '))
-  if (r.code !== 0 || !line) throw new Error(`wrk ${args.join(' ')} failed (${r.code}): ${r.out}${r.err}`)
-  const s = JSON.parse(line.slice('BENCH_JSON '.length))
-  s.rps = s.requests / (s.durationUs / 1e6)
-  s.errors = s.connectErrors + s.readErrors + s.writeErrors + s.statusErrors + s.timeouts
-  return s
 }
 
 async function loadgen (dir, url, rate, seconds, mix) {

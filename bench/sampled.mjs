@@ -25,6 +25,8 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import * as configs from './lib/configs.mjs'
 import { freePort, killAllNow, run, sleep, start, stop, stopAll, waitForLine } from './lib/procs.mjs'
+import * as targetOf from './lib/targets.mjs'
+import { wrk } from './lib/wrk.mjs'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const HZ = 4999
@@ -40,14 +42,10 @@ const { values: opts } = parseArgs({
 })
 
 function targets (dir, ports) {
-  const ceiling = extra => ({ args: [join(ROOT, 'bench/servers/node-undici.mjs'), `http://127.0.0.1:${ports[0]}`, ...extra], ready: line => line?.port })
-  const strangler = (file, weight) => ({
-    args: [join(resolve(opts.dist), 'cli.js'), 'serve', '--config', configs.strangler2(dir, file, ports, { weight })],
-    ready: line => line?.msg === 'proxy listening' && Number(line.listen.split(':').pop())
-  })
+  const strangler = (file, weight) => targetOf.strangler(resolve(opts.dist), configs.strangler2(dir, file, ports, { weight }))
   return {
-    ceiling: ceiling([]),
-    'ceiling-forwarding': ceiling(['forwarding']),
+    ceiling: targetOf.ceiling(ports[0]),
+    'ceiling-forwarding': targetOf.ceiling(ports[0], true),
     strangler: strangler('strangler.yaml', 50),
     'strangler-legacy': strangler('strangler-legacy.yaml', 0)
   }
@@ -71,16 +69,13 @@ function kind (ring, symbol) {
 }
 
 /** perf samples of `pid` while wrk runs against `port`: { requests, symbols: Map('[k] name' → samples) }. */
-async function round (dir, name, pid, port) {
+async function round (name, pid, port) {
   const data = join(dir, `${name}.perf`)
   const perf = start('perf', 'perf', ['record', '-e', 'cpu-clock', '-F', String(HZ), '-p', String(pid), '-o', data])
   await sleep(500)
-  const w = await run('wrk', ['-t1', '-c50', `-d${opts.duration}s`, '-s', join(ROOT, 'bench/lib/mix.lua'), `http://127.0.0.1:${port}`, '--', 'api', '10000'])
+  const stats = await wrk(`http://127.0.0.1:${port}`, opts.duration, 50, 'api')
   process.kill(perf.pid, 'SIGINT')
   await perf.done
-  const line = w.out.split('\n').find(l => l.startsWith('BENCH_JSON '))
-  if (w.code !== 0 || line === undefined) throw new Error(`wrk failed against ${name}: ${w.out}${w.err}`)
-  const stats = JSON.parse(line.slice('BENCH_JSON '.length))
   if (stats.statusErrors > 0) throw new Error(`${name}: ${stats.statusErrors} answers were not 200`)
   const report = await run('perf', ['report', '-i', data, '--sort', 'sym', '--stdio', '-F', 'sample,sym', '--percent-limit', '0'])
   const symbols = new Map()
@@ -93,8 +88,11 @@ async function round (dir, name, pid, port) {
   return { requests: stats.requests, symbols }
 }
 
+/** The run's temporary directory (configs, nginx's files, perf's data): removed at the end, also when the run fails. */
+let dir = null
+
 async function main () {
-  const dir = mkdtempSync(join(tmpdir(), 'strangler-sampled-'))
+  dir = mkdtempSync(join(tmpdir(), 'strangler-sampled-'))
   const ports = [await freePort(), await freePort()]
   const upstream = start('nginx', 'nginx', ['-p', dir, '-c', configs.nginxUpstream(dir, ports), '-e', 'stderr', '-g', 'daemon off;'])
   await sleep(500)
@@ -105,13 +103,13 @@ async function main () {
     const proc = start(name, process.execPath, ['--perf-basic-prof', ...all[name].args], { cwd: dir })
     let port = 0
     await waitForLine(proc, line => (port = all[name].ready(line)) > 0)
-    await run('wrk', ['-t1', '-c50', '-d3s', '-s', join(ROOT, 'bench/lib/mix.lua'), `http://127.0.0.1:${port}`, '--', 'api', '10000'])
+    await wrk(`http://127.0.0.1:${port}`, 3, 50, 'api')
     running.push({ name, proc, port, requests: 0, perRound: [], symbols: new Map() })
   }
   for (let r = 0; r < Number(opts.rounds); r++) {
     for (const t of running) {
       process.stderr.write(`round ${r + 1}: ${t.name}\n`)
-      const s = await round(dir, t.name, t.proc.pid, t.port)
+      const s = await round(t.name, t.proc.pid, t.port)
       let samples = 0
       for (const [k, v] of s.symbols) {
         t.symbols.set(k, (t.symbols.get(k) ?? 0) + v)
@@ -159,5 +157,6 @@ for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => stopAll().t
 main().catch(async err => {
   console.error(err)
   await stopAll()
+  if (dir !== null) rmSync(dir, { recursive: true, force: true })
   process.exit(1)
 })
