@@ -177,11 +177,13 @@ t.test('serve on a terminal logs readable text', async t => {
       if (/proxy listening|WARN/.test(out)) stop()
     })
     // script exits once the proxy has: its shell waits for it.
+    // Stopped when its ready line does not come: a pid freed by its exit is never signalled later.
+    const deadline = setTimeout(stop, 10_000)
     child.on('exit', () => {
+      clearTimeout(deadline)
       clearTimeout(escalation)
       resolve({ out, pid, killed })
     })
-    setTimeout(stop, 10_000).unref()
   })
   const { out: text, pid, killed } = await tty('')
   t.match(text, /\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\] .*INFO.*: .*proxy listening/)
